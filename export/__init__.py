@@ -1,0 +1,1 @@
+"""Render query results with Graphviz."""

@@ -1,0 +1,190 @@
+"""Build the full, unpruned flow graph of one captured pass (docs/SCHEMA.md): pure, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from ingest.adapters import LayerWeights, ModelSpec
+from ingest.capture import Capture
+from ingest.lens import LogitLens
+from ingest.static import lens_columns
+from lensgraph import schema
+from lensgraph.records import PassGraph
+
+
+@dataclass
+class ModelTables:
+    """Per-model arrays every pass reuses."""
+
+    texts: np.ndarray  # [vocab] token texts
+    token_uids: np.ndarray  # [vocab]
+    neuron_uids: dict[tuple[int, str], np.ndarray]  # (layer, kind) -> [n] Neuron uids
+
+
+def contributions(total: torch.Tensor, parts: torch.Tensor) -> np.ndarray:
+    """LM-TT's share of each part in a sum: max(0, |total| - |total - part|), normalised to sum 1.
+
+    total [d_model], parts [n, d_model]; parts need not include every term (e.g. a bias).
+    """
+    raw = (total.norm() - (total - parts).norm(dim=-1)).clamp(min=0).double().numpy()
+    s = raw.sum()
+    return raw / s if s > 0 else raw
+
+
+@dataclass
+class _Builder:
+    pass_uid: str
+    tokens: list[str]  # texts of the tokens the pass ran on
+    position: int
+    uids: list[str] = field(default_factory=list)
+    layer: list[int | None] = field(default_factory=list)
+    kind: list[str] = field(default_factory=list)
+    head: list[int | None] = field(default_factory=list)
+    source: list[int] = field(default_factory=list)
+    vectors: list[torch.Tensor] = field(default_factory=list)
+    edges: list[tuple[np.ndarray, np.ndarray, str, np.ndarray]] = field(default_factory=list)
+
+    def add(self, layer: int | None, kind: str, vectors: torch.Tensor, heads: list[int] | None = None,
+            sources: list[int] | None = None) -> np.ndarray:
+        """Add nodes for the rows of `vectors` [n, d_model]; returns their indices."""
+        n = vectors.shape[0]
+        start = len(self.uids)
+        for i in range(n):
+            h = heads[i] if heads is not None else None
+            s = sources[i] if sources is not None else None
+            self.uids.append(schema.state_uid(self.pass_uid, layer, kind, h, s))
+            self.layer.append(layer)
+            self.kind.append(kind)
+            self.head.append(h)
+            self.source.append(self.position if s is None else s)
+        self.vectors.append(vectors)
+        return np.arange(start, start + n)
+
+    def one(self, layer: int | None, kind: str, vector: torch.Tensor) -> int:
+        return int(self.add(layer, kind, vector[None])[0])
+
+    def link(self, src: np.ndarray | int, dst: np.ndarray | int, kind: str,
+             score: np.ndarray | float = 1.0) -> None:
+        src, dst = np.atleast_1d(src), np.atleast_1d(dst)
+        n = max(len(src), len(dst))
+        self.edges.append((np.broadcast_to(src, n), np.broadcast_to(dst, n), kind,
+                           np.broadcast_to(np.asarray(score, np.float64), n)))
+
+
+def build(spec: ModelSpec, weights: list[LayerWeights], cap: Capture, lens: LogitLens, tables: ModelTables,
+          pass_row: dict, target_id: int, top_k: int, promotes_k: int) -> PassGraph:
+    """The pass's HiddenStates, FLOWS_TO, ACTIVATES and PROMOTES rows, every node annotated."""
+    pos = len(cap.token_ids) - 1
+    S, H = pos + 1, spec.n_heads
+    kv = torch.arange(H) // spec.group  # the key/value head each query head reads
+    heads_s = [h for h in range(H) for _ in range(S)]
+    sources_s = [s for _ in range(H) for s in range(S)]
+    b = _Builder(pass_row["uid"], [str(tables.texts[t]) for t in cap.token_ids], pos)
+    act_from: list[tuple[int, int, str, np.ndarray, np.ndarray]] = []  # (node, layer, kind, coef, pre)
+    prev_post = None
+    for layer, (c, w) in enumerate(zip(cap.layers, weights)):
+        resid_pre = b.one(layer, "resid_pre", c.resid_pre[pos])
+        if prev_post is not None:
+            b.link(prev_post, resid_pre, "layer")
+        ln1 = b.one(layer, "ln1", c.ln1[pos])
+        b.link(resid_pre, ln1, "norm")
+        # queries and keys read through the other side's circuit (VISIT D.3): q·k = (q W_K^T)·x_src
+        query = b.add(layer, "query", torch.einsum("hd,hmd->hm", c.q[pos], w.W_K[kv]), list(range(H)))
+        b.link(ln1, query, "read")
+        key_vecs = torch.einsum("shd,hmd->hsm", c.k[:, kv], w.W_Q).reshape(H * S, -1)
+        key = b.add(layer, "key", key_vecs, heads_s, sources_s)
+        attn = c.attn[:, :S].reshape(-1).double().numpy()  # [H*S], head-major like key/value
+        b.link(key, np.repeat(query, S), "key", attn)
+        # values and heads in the residual basis, through each head's slice of W_O
+        value_vecs = torch.einsum("shd,hdm->hsm", c.v[:, kv], w.W_O).reshape(H * S, -1)
+        head_vecs = torch.einsum("hd,hdm->hm", c.concat[pos].reshape(H, spec.d_head), w.W_O)
+        head = b.add(layer, "head", head_vecs, list(range(H)))
+        b.link(query, head, "query")
+        value = b.add(layer, "value", value_vecs, heads_s, sources_s)
+        b.link(value, np.repeat(head, S), "value", attn)
+        heads_sum = head_vecs.sum(0)
+        concat = b.one(layer, "concat", heads_sum)
+        b.link(head, concat, "sum", contributions(heads_sum, head_vecs))
+        act_from.append((concat, layer, "attn_o", c.concat[pos], c.concat[pos]))
+        attn_out = b.one(layer, "attn_out", c.attn_out[pos])
+        b.link(concat, attn_out, "sum", contributions(c.attn_out[pos], heads_sum[None])[0])
+        resid_mid = b.one(layer, "resid_mid", c.resid_mid[pos])
+        mid_parts = torch.stack([c.resid_pre[pos], c.attn_out[pos]])
+        share = contributions(c.resid_mid[pos], mid_parts)
+        b.link(resid_pre, resid_mid, "residual", share[0])
+        b.link(attn_out, resid_mid, "sum", share[1])
+        ln2 = b.one(layer, "ln2", c.ln2[pos])
+        b.link(resid_mid, ln2, "norm")
+        act_from.append((ln2, layer, "mlp", c.coef[pos], c.pre[pos]))
+        mlp_out = b.one(layer, "mlp_out", c.mlp_out[pos])
+        b.link(ln2, mlp_out, "read")
+        resid_post = b.one(layer, "resid_post", c.resid_post[pos])
+        share = contributions(c.resid_post[pos], torch.stack([c.resid_mid[pos], c.mlp_out[pos]]))
+        b.link(resid_mid, resid_post, "residual", share[0])
+        b.link(mlp_out, resid_post, "sum", share[1])
+        prev_post = resid_post
+    final = b.one(None, schema.FINAL_KIND, cap.layers[-1].resid_post[pos])
+    b.link(prev_post, final, "norm")
+
+    prediction_id = int(cap.logits.argmax())
+    X = torch.cat(b.vectors)
+    stats = lens.stats(X, top_k, {"target": target_id, "pred": prediction_id})
+    uids = np.array(b.uids, dtype=object)
+    n = len(uids)
+    states = pa.table({
+        "uid": uids.tolist(), "pass": [b.pass_uid] * n, "layer": pa.array(b.layer, pa.int64()),
+        "kind": b.kind, "head": pa.array(b.head, pa.int64()), "position": np.array(b.source, np.int64),
+        "source_token": [b.tokens[s] for s in b.source], "norm": stats.norm, "entropy": stats.entropy,
+        **lens_columns(stats, tables.texts),
+        "target_rank": stats.ranks["target"], "target_prob": stats.probs["target"],
+        "pred_rank": stats.ranks["pred"], "pred_prob": stats.probs["pred"],
+    }, schema=schema.arrow_schema("HiddenState"))
+    return PassGraph(pass_row, states, _flows(b, uids), _activates(act_from, uids, tables),
+                     _promotes(stats.top_ids, stats.top_probs, uids, tables, promotes_k))
+
+
+def _ranks(groups: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """1-based rank of each score within its group, highest first."""
+    order = np.lexsort((-score, groups))
+    g = groups[order]
+    starts = np.r_[0, np.flatnonzero(g[1:] != g[:-1]) + 1]
+    within = np.arange(len(g)) - np.repeat(starts, np.diff(np.r_[starts, len(g)]))
+    ranks = np.empty(len(g), np.int64)
+    ranks[order] = within + 1
+    return ranks
+
+
+def _flows(b: _Builder, uids: np.ndarray) -> pa.Table:
+    src = np.concatenate([e[0] for e in b.edges])
+    dst = np.concatenate([e[1] for e in b.edges])
+    kind = np.concatenate([np.full(len(e[0]), e[2], dtype=object) for e in b.edges])
+    score = np.concatenate([e[3] for e in b.edges])
+    return pa.table({"from": uids[src].tolist(), "to": uids[dst].tolist(), "kind": kind.tolist(),
+                     "score": score, "rank": _ranks(dst, score)}, schema=schema.arrow_schema("FLOWS_TO"))
+
+
+def _activates(act_from: list, uids: np.ndarray, tables: ModelTables) -> pa.Table:
+    src, dst, coef, pre, rank = [], [], [], [], []
+    for node, layer, kind, c, p in act_from:
+        c = c.double().numpy()
+        src.append(np.full(len(c), uids[node], dtype=object))
+        dst.append(tables.neuron_uids[layer, kind])
+        coef.append(c)
+        pre.append(p.double().numpy())
+        rank.append(_ranks(np.zeros(len(c), np.int64), np.abs(c)))
+    cat = np.concatenate
+    return pa.table({"from": cat(src).tolist(), "to": cat(dst).tolist(), "coef": cat(coef), "pre": cat(pre),
+                     "rank": cat(rank)}, schema=schema.arrow_schema("ACTIVATES"))
+
+
+def _promotes(top_ids: np.ndarray, top_probs: np.ndarray, uids: np.ndarray, tables: ModelTables,
+              k: int) -> pa.Table:
+    n = len(uids)
+    return pa.table({
+        "from": np.repeat(uids, k).tolist(), "to": tables.token_uids[top_ids[:, :k]].ravel().tolist(),
+        "rank": np.tile(np.arange(1, k + 1, dtype=np.int64), n), "prob": top_probs[:, :k].ravel(),
+    }, schema=schema.arrow_schema("PROMOTES"))

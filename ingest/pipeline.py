@@ -1,0 +1,127 @@
+"""Ingest prompts into a store: validate everything first, then capture, build and write each pass."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+import lensgraph
+from ingest.adapters import LayerWeights
+from ingest.capture import capture
+from ingest.graph import ModelTables, build
+from ingest.lens import LogitLens
+from ingest.loading import LoadedModel, load_model
+from ingest.prompts import PromptSpec
+from ingest.static import static_graph, token_texts
+from lensgraph import config, schema
+from lensgraph.errors import InputError
+from lensgraph.records import ModelGraph
+from lensgraph.store import Store
+
+
+@dataclass
+class Prepared:
+    """A prompt that passed validation, with everything that identifies its pass."""
+
+    spec: PromptSpec
+    token_ids: list[int]  # the whole prompt
+    position: int  # the analysed position, resolved to 0..len-1
+    target_id: int | None
+    settings: dict
+    uid: str
+
+
+@dataclass
+class PassResult:
+    uid: str
+    prompt: str
+    written: bool  # False: already complete in the store (a no-op)
+    prediction: str = ""
+    prediction_prob: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+    rows: int = 0
+
+
+class Ingestor:
+    """One loaded model, its weights in the adapter's convention, and its per-model tables."""
+
+    def __init__(self, model: str | LoadedModel, top_k: int = config.TOP_K,
+                 promotes_k: int = config.PROMOTES_K, say: Callable[[str], None] = lambda _: None) -> None:
+        self.loaded = load_model(model, say) if isinstance(model, str) else model
+        m, adapter = self.loaded, self.loaded.adapter
+        self.top_k, self.promotes_k = top_k, promotes_k
+        self.weights: list[LayerWeights] = [adapter.weights(b, m.spec) for b in adapter.blocks(m.model)]
+        self.lens = LogitLens(adapter.final_norm(m.model), *adapter.unembed(m.model))
+        texts = token_texts(m)
+        self.tables = ModelTables(
+            texts=texts,
+            token_uids=np.array([schema.token_uid(m.name, i) for i in range(len(texts))], dtype=object),
+            neuron_uids={
+                (layer, kind): np.array([schema.neuron_uid(m.name, layer, kind, i) for i in range(n)], dtype=object)
+                for layer in range(m.spec.n_layers)
+                for kind, n in (("mlp", m.spec.d_mlp), ("attn_o", m.spec.n_heads * m.spec.d_head))
+            },
+        )
+
+    # -- validation: nothing is written unless every prompt is good ------------------------------------
+    def prepare(self, spec: PromptSpec, position: int | None = None) -> Prepared:
+        m = self.loaded
+        if not spec.prompt.strip():
+            raise InputError(f"{spec.where}: the prompt is empty")
+        ids = m.tokenizer(spec.prompt).input_ids
+        if len(ids) > m.spec.n_ctx:
+            raise InputError(f"{spec.where}: the prompt has {len(ids)} tokens; {m.name} takes at most {m.spec.n_ctx}")
+        pos = len(ids) - 1 if position is None else position
+        if pos < 0:
+            pos += len(ids)
+        if not 0 <= pos < len(ids):
+            raise InputError(f"{spec.where}: position {position} is outside the prompt's {len(ids)} tokens")
+        target_id = None if spec.target is None else self.token_id(spec.target, spec.where)
+        settings = {"position": pos, "target_id": target_id, "top_k": self.top_k, "promotes_k": self.promotes_k,
+                    "schema": schema.SCHEMA_VERSION}
+        key = json.dumps({"model": m.name, "revision": m.revision, "prompt": spec.prompt, **settings}, sort_keys=True)
+        uid = schema.pass_uid(m.name, hashlib.sha256(key.encode()).hexdigest())
+        return Prepared(spec, ids, pos, target_id, settings, uid)
+
+    def token_id(self, text: str, where: str = "--target") -> int:
+        ids = self.loaded.tokenizer(text, add_special_tokens=False).input_ids
+        if len(ids) != 1:
+            pieces = ", ".join(repr(str(self.tables.texts[i])) for i in ids) or "nothing"
+            raise InputError(f"{where}: target {text!r} is {len(ids)} tokens ({pieces}) for "
+                             f"{self.loaded.name}; give a single token, e.g. {pieces.split(', ')[0]}")
+        return ids[0]
+
+    def static(self, progress: Callable[[int, int], None] = lambda i, n: None) -> ModelGraph:
+        return static_graph(self.loaded, self.weights, self.lens, self.tables.texts, self.top_k, progress)
+
+    # -- one pass -------------------------------------------------------------------------------------
+    def run(self, store: Store, p: Prepared) -> PassResult:
+        if store.pass_status(p.uid):
+            return PassResult(p.uid, p.spec.prompt, written=False)
+        t0 = time.perf_counter()
+        cap = capture(self.loaded, p.token_ids[: p.position + 1])
+        t1 = time.perf_counter()
+        prediction_id = int(cap.logits.argmax())
+        target_id = prediction_id if p.target_id is None else p.target_id
+        probs = cap.logits.double().softmax(-1)
+        texts = self.tables.texts
+        row = {
+            "uid": p.uid, "model": self.loaded.name, "prompt": p.spec.prompt,
+            "tokens": [str(texts[i]) for i in p.token_ids], "token_ids": p.token_ids, "position": p.position,
+            "target": str(texts[target_id]), "target_id": target_id, "target_prob": float(probs[target_id]),
+            "prediction": str(texts[prediction_id]), "prediction_id": prediction_id,
+            "prediction_prob": float(probs[prediction_id]), "settings": json.dumps(p.settings, sort_keys=True),
+            "lensgraph_version": lensgraph.__version__,
+        }
+        graph = build(self.loaded.spec, self.weights, cap, self.lens, self.tables, row, target_id,
+                      self.top_k, self.promotes_k)
+        t2 = time.perf_counter()
+        store.write_pass(graph)
+        t3 = time.perf_counter()
+        return PassResult(p.uid, p.spec.prompt, True, row["prediction"], row["prediction_prob"],
+                          {"forward": t1 - t0, "graph": t2 - t1, "write": t3 - t2}, graph.n_rows)

@@ -1,0 +1,3 @@
+from lensgraph.cli import main
+
+main()

@@ -1,0 +1,37 @@
+"""Graph store backends, chosen by the store address: a path is the embedded LadybugDB store."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from lensgraph.records import ModelGraph, PassGraph
+
+
+class Store(Protocol):
+    def has_model(self, name: str) -> bool: ...
+
+    def write_model(self, graph: ModelGraph) -> None: ...
+
+    def pass_status(self, uid: str) -> bool | None:
+        """None when the pass is absent, else whether it is complete."""
+        ...
+
+    def write_pass(self, graph: PassGraph) -> bool:
+        """Write a pass and mark it complete last; False (a no-op) when it is already complete."""
+        ...
+
+    def rows(self, cypher: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
+
+    def close(self) -> None: ...
+
+
+def open_store(address: str, read_only: bool = False) -> Store:
+    from lensgraph.errors import StoreError
+
+    if address.startswith(("neo4j://", "neo4j+s://", "bolt://", "bolt+s://")):
+        raise StoreError(
+            f"{address}: the Neo4j backend is not part of this version yet; use an embedded store path"
+        )
+    from lensgraph.store.embedded import EmbeddedStore
+
+    return EmbeddedStore(address, read_only=read_only)

@@ -1,0 +1,151 @@
+"""The embedded store: LadybugDB (the maintained fork of Kùzu), one file on disk, one writer process."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from lensgraph import schema
+from lensgraph.errors import StoreError
+from lensgraph.records import ModelGraph, PassGraph
+
+BUFFER_POOL_BYTES = int(os.environ.get("LENSGRAPH_BUFFER_POOL_MB", "1024")) * 1024**2
+
+
+def _ddl() -> list[str]:
+    statements = []
+    for name, columns in schema.NODE_TABLES.items():
+        cols = ", ".join(f"{c} {t}" for c, t in columns.items())
+        key = next(iter(columns))
+        statements.append(f"CREATE NODE TABLE {name}({cols}, PRIMARY KEY({key}))")
+    for name, rel in schema.REL_TABLES.items():
+        cols = "".join(f", {c} {t}" for c, t in rel.columns.items())
+        statements.append(f"CREATE REL TABLE {name}(FROM {rel.source} TO {rel.target}{cols})")
+    return statements
+
+
+def _plain(value: Any) -> Any:
+    """Normalise result values to plain Python types (LadybugDB's sum() returns Decimal)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+class EmbeddedStore:
+    def __init__(self, path: str, read_only: bool = False) -> None:
+        import ladybug
+
+        self.path = str(path)
+        target = Path(self.path)
+        if read_only and not target.exists():
+            raise StoreError(f"no store at {self.path}: ingest a prompt first, or pass --store")
+        parent = target.resolve().parent
+        if not read_only and not (parent.is_dir() and os.access(parent, os.W_OK)):
+            raise StoreError(f"cannot write a store at {self.path}: {parent} is not a writable directory")
+        if target.is_dir():
+            raise StoreError(f"{self.path} is a directory, not a lensgraph store file")
+        try:
+            self._db = ladybug.Database(self.path, buffer_pool_size=BUFFER_POOL_BYTES, read_only=read_only)
+            self._conn = ladybug.Connection(self._db)
+        except RuntimeError as e:
+            raise StoreError(f"cannot open the store at {self.path}: {e}") from None
+        self._check_schema(read_only)
+
+    # -- schema -----------------------------------------------------------------------------------
+    def _tables(self) -> set[str]:
+        return {r["name"] for r in self.rows("CALL show_tables() RETURN name")}
+
+    def _check_schema(self, read_only: bool) -> None:
+        tables = self._tables()
+        if not tables:
+            if read_only:
+                raise StoreError(f"the store at {self.path} is empty")
+            for statement in _ddl():
+                self._conn.execute(statement)
+            self._conn.execute(
+                "CREATE (:Meta {key: 'schema_version', value: $v})", {"v": str(schema.SCHEMA_VERSION)}
+            )
+            return
+        if "Meta" not in tables:
+            raise StoreError(f"{self.path} is a LadybugDB database but not a lensgraph store")
+        found = self.rows("MATCH (m:Meta) WHERE m.key = 'schema_version' RETURN m.value AS v")
+        version = found[0]["v"] if found else "?"
+        if version != str(schema.SCHEMA_VERSION):
+            raise StoreError(
+                f"the store at {self.path} was written with graph schema v{version}; this lensgraph "
+                f"reads and writes v{schema.SCHEMA_VERSION}. Use another --store path, or the lensgraph "
+                "version that wrote it."
+            )
+
+    # -- reads ------------------------------------------------------------------------------------
+    def rows(self, cypher: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        try:
+            result = self._conn.execute(cypher, params or {})
+        except RuntimeError as e:
+            raise StoreError(f"query failed: {e}") from None
+        if isinstance(result, list):  # several statements: the last one's rows
+            result = result[-1]
+        names = result.get_column_names()
+        return [dict(zip(names, map(_plain, row))) for row in result.get_all()]
+
+    def has_model(self, name: str) -> bool:
+        return bool(self.rows("MATCH (m:Model) WHERE m.name = $n RETURN m.name", {"n": name}))
+
+    def pass_status(self, uid: str) -> bool | None:
+        found = self.rows("MATCH (p:Pass) WHERE p.uid = $u RETURN p.complete AS c", {"u": uid})
+        return None if not found else bool(found[0]["c"])
+
+    # -- writes -----------------------------------------------------------------------------------
+    def _copy(self, table: str, data: pa.Table) -> None:
+        if data.num_rows == 0:
+            return
+        # LadybugDB's COPY reads the Arrow table from a Python variable named in the statement.
+        rows_ = data  # noqa: F841  (read by name below)
+        self._conn.execute(f"COPY {table} FROM rows_")
+
+    def write_model(self, graph: ModelGraph) -> None:
+        if self.has_model(graph.model["name"]):
+            return
+        try:
+            self._copy("Token", graph.tokens)
+            self._copy("Neuron", graph.neurons)
+            # the Model node last: its presence means the static nodes are all there
+            self._copy("Model", pa.Table.from_pylist([graph.model]))
+        except RuntimeError as e:
+            raise StoreError(f"writing model {graph.model['name']} failed: {e}") from None
+
+    def _delete_pass(self, uid: str) -> None:
+        self._conn.execute("MATCH (h:HiddenState) WHERE h.pass = $u DETACH DELETE h", {"u": uid})
+        self._conn.execute("MATCH (p:Pass) WHERE p.uid = $u DELETE p", {"u": uid})
+
+    def write_pass(self, graph: PassGraph) -> bool:
+        status = self.pass_status(graph.uid)
+        if status:
+            return False
+        try:
+            if status is not None:  # left incomplete by a crash: start over
+                self._delete_pass(graph.uid)
+            row = dict(graph.pass_, complete=False, created=_dt.datetime.now(_dt.UTC).isoformat())
+            self._copy("Pass", pa.Table.from_pylist([row], schema=schema.arrow_schema("Pass")))
+            self._copy("HiddenState", graph.states)
+            self._copy("FLOWS_TO", graph.flows)
+            self._copy("ACTIVATES", graph.activates)
+            self._copy("PROMOTES", graph.promotes)
+            self._conn.execute("MATCH (p:Pass) WHERE p.uid = $u SET p.complete = true", {"u": graph.uid})
+        except RuntimeError as e:
+            raise StoreError(f"writing pass {graph.uid} failed (it stays hidden until rewritten): {e}") from None
+        return True
+
+    def close(self) -> None:
+        self._conn.close()
+        self._db.close()
+

@@ -1,0 +1,99 @@
+"""The embedded store: completeness marker, idempotent re-ingest, crash leftovers, schema versions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ingest.prompts import PromptSpec
+from lensgraph import schema
+from lensgraph.errors import StoreError
+from lensgraph.store import open_store
+from queries import run
+from tests.conftest import FRANCE, IOI, Ingested
+
+
+def _count(store, cypher: str, **params) -> int:  # noqa: ANN001
+    return store.rows(cypher, params)[0]["n"]
+
+
+def test_reingest_is_a_no_op(tiny: dict[str, Ingested]) -> None:
+    ing = tiny["random:gpt2-tiny"]
+    p = ing.passes[FRANCE]
+    before = _count(ing.store, "MATCH (h:HiddenState) RETURN count(*) AS n")
+    again = ing.ingestor.prepare(PromptSpec(FRANCE))
+    assert again.uid == p.uid
+    assert ing.ingestor.run(ing.store, again).written is False
+    assert _count(ing.store, "MATCH (h:HiddenState) RETURN count(*) AS n") == before
+
+
+def test_other_settings_make_another_pass(tiny: dict[str, Ingested]) -> None:
+    ing = tiny["random:gpt2-tiny"]
+    other = ing.ingestor.prepare(PromptSpec(FRANCE), position=2)
+    assert other.uid != ing.passes[FRANCE].uid
+
+
+def test_several_models_share_one_store(tiny: dict[str, Ingested]) -> None:
+    store = tiny["random:gpt2-tiny"].store
+    assert store is tiny["random:llama-tiny"].store
+    models = {r["model"] for r in run(store, "passes")}
+    assert models == {"random:gpt2-tiny", "random:llama-tiny"}
+    assert _count(store, "MATCH (m:Model) RETURN count(*) AS n") == 2
+    # each model's neurons and vocabulary are written once
+    for name, ing in tiny.items():
+        s = ing.ingestor.loaded.spec
+        assert _count(store, "MATCH (n:Neuron) WHERE n.model = $m RETURN count(*) AS n", m=name) == \
+            s.n_layers * (s.d_mlp + s.n_heads * s.d_head)
+        assert _count(store, "MATCH (t:Token) WHERE t.model = $m RETURN count(*) AS n", m=name) == s.vocab_size
+
+
+def test_an_interrupted_pass_is_hidden_then_redone(tiny: dict[str, Ingested], tmp_path: Path) -> None:
+    ing = tiny["random:llama-tiny"].ingestor
+    store = open_store(str(tmp_path / "crash.lbug"))
+    try:
+        store.write_model(ing.static())
+        prepared = ing.prepare(PromptSpec(IOI))
+        real_copy = store._copy
+        calls = []
+
+        def crash_on_activates(table, data):  # noqa: ANN001, ANN202
+            calls.append(table)
+            if table == "ACTIVATES":
+                raise KeyboardInterrupt  # as if the process were stopped mid-pass
+            real_copy(table, data)
+
+        store._copy = crash_on_activates
+        with pytest.raises(KeyboardInterrupt):
+            ing.run(store, prepared)
+        store._copy = real_copy
+        assert store.pass_status(prepared.uid) is False  # leftovers exist, marked incomplete
+        assert run(store, "passes") == []  # ... and queries do not see them
+        assert len(run(store, "passes", incomplete=True)) == 1
+        assert ing.run(store, prepared).written is True  # the next run redoes it from scratch
+        assert store.pass_status(prepared.uid) is True
+        s = ing.loaded.spec
+        want = schema.expected_counts(s.n_layers, s.n_heads, s.d_head, s.d_mlp, prepared.position + 1, ing.promotes_k)
+        assert _count(store, "MATCH (h:HiddenState) RETURN count(*) AS n") == want.nodes
+        assert _count(store, "MATCH ()-[r:ACTIVATES]->() RETURN count(*) AS n") == want.activates
+    finally:
+        store.close()
+
+
+def test_a_store_of_another_schema_version_is_refused(tmp_path: Path) -> None:
+    path = str(tmp_path / "old.lbug")
+    store = open_store(path)
+    store.rows("MATCH (m:Meta) WHERE m.key = 'schema_version' SET m.value = '0'")
+    store.close()
+    with pytest.raises(StoreError, match="schema v0"):
+        open_store(path)
+
+
+def test_unwritable_and_missing_store_paths(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="not a writable directory"):
+        open_store(str(tmp_path / "no" / "such" / "dir" / "s.lbug"))
+    with pytest.raises(StoreError, match="no store at"):
+        open_store(str(tmp_path / "absent.lbug"), read_only=True)
+    (tmp_path / "junk.lbug").write_bytes(b"not a database" * 100)
+    with pytest.raises(StoreError):
+        open_store(str(tmp_path / "junk.lbug"))
