@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,8 +77,11 @@ class _Builder:
 
 
 def build(spec: ModelSpec, weights: list[LayerWeights], cap: Capture, lens: LogitLens, tables: ModelTables,
-          pass_row: dict, target_id: int, top_k: int, promotes_k: int) -> PassGraph:
-    """The pass's HiddenStates, FLOWS_TO, ACTIVATES and PROMOTES rows, every node annotated."""
+          pass_row: dict, target_id: int, top_k: int, promotes_k: int,
+          timings: dict[str, float] | None = None) -> PassGraph:
+    """The pass's HiddenStates, FLOWS_TO, ACTIVATES and PROMOTES rows, every node annotated.
+
+    `timings`, when given, receives the seconds spent in the logit-lens projection ('project')."""
     pos = len(cap.token_ids) - 1
     S, H = pos + 1, spec.n_heads
     kv = torch.arange(H) // spec.group  # the key/value head each query head reads
@@ -132,7 +136,10 @@ def build(spec: ModelSpec, weights: list[LayerWeights], cap: Capture, lens: Logi
 
     prediction_id = int(cap.logits.argmax())
     X = torch.cat(b.vectors)
+    t0 = time.perf_counter()
     stats = lens.stats(X, top_k, {"target": target_id, "pred": prediction_id})
+    if timings is not None:
+        timings["project"] = time.perf_counter() - t0
     uids = np.array(b.uids, dtype=object)
     n = len(uids)
     states = pa.table({

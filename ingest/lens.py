@@ -86,7 +86,8 @@ def _stats(logits: torch.Tensor, k: int, tracked: dict[str, int]) -> LensStats:
     entropy = lse - torch.einsum("nv,nv->n", probs, logits)
     ranks, tprobs = {}, {}
     for name, token in tracked.items():
-        ranks[name] = ((logits > logits[:, token : token + 1]).sum(-1) + 1).numpy()
+        # a float sum of the comparison is ~2x faster than an integer one, and exact below 2**24
+        ranks[name] = ((logits > logits[:, token : token + 1]).float().sum(-1) + 1).long().numpy()
         tprobs[name] = probs[:, token].double().numpy()
     return LensStats(np.zeros(0), entropy.double().numpy(), top_i.numpy(), top_p.double().numpy(),
                      bot_i.numpy(), probs.gather(-1, bot_i).double().numpy(), ranks, tprobs)

@@ -118,10 +118,11 @@ class Ingestor:
             "prediction_prob": float(probs[prediction_id]), "settings": json.dumps(p.settings, sort_keys=True),
             "lensgraph_version": lensgraph.__version__,
         }
+        timings = {"forward": t1 - t0}
         graph = build(self.loaded.spec, self.weights, cap, self.lens, self.tables, row, target_id,
-                      self.top_k, self.promotes_k)
+                      self.top_k, self.promotes_k, timings)
         t2 = time.perf_counter()
         store.write_pass(graph)
-        t3 = time.perf_counter()
-        return PassResult(p.uid, p.spec.prompt, True, row["prediction"], row["prediction_prob"],
-                          {"forward": t1 - t0, "graph": t2 - t1, "write": t3 - t2}, graph.n_rows)
+        timings.update(build=t2 - t1 - timings["project"], write=time.perf_counter() - t2)
+        return PassResult(p.uid, p.spec.prompt, True, row["prediction"], row["prediction_prob"], timings,
+                          graph.n_rows)

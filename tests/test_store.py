@@ -48,34 +48,98 @@ def test_several_models_share_one_store(tiny: dict[str, Ingested]) -> None:
         assert _count(store, "MATCH (t:Token) WHERE t.model = $m RETURN count(*) AS n", m=name) == s.vocab_size
 
 
-def test_an_interrupted_pass_is_hidden_then_redone(tiny: dict[str, Ingested], tmp_path: Path) -> None:
+def _expect_one_complete_pass(store, ing, prepared) -> None:  # noqa: ANN001
+    assert store.pass_status(prepared.uid) is True
+    s = ing.loaded.spec
+    want = schema.expected_counts(s.n_layers, s.n_heads, s.d_head, s.d_mlp, prepared.position + 1, ing.promotes_k)
+    assert _count(store, "MATCH (h:HiddenState) RETURN count(*) AS n") == want.nodes
+    assert _count(store, "MATCH ()-[r:ACTIVATES]->() RETURN count(*) AS n") == want.activates
+
+
+def test_an_interrupted_write_keeps_nothing(tiny: dict[str, Ingested], tmp_path: Path) -> None:
     ing = tiny["random:llama-tiny"].ingestor
     store = open_store(str(tmp_path / "crash.lbug"))
     try:
         store.write_model(ing.static())
         prepared = ing.prepare(PromptSpec(IOI))
         real_copy = store._copy
-        calls = []
 
-        def crash_on_activates(table, data):  # noqa: ANN001, ANN202
-            calls.append(table)
+        def interrupted(table, data):  # noqa: ANN001, ANN202
             if table == "ACTIVATES":
-                raise KeyboardInterrupt  # as if the process were stopped mid-pass
+                raise KeyboardInterrupt  # Ctrl-C in the middle of the pass's rows
             real_copy(table, data)
 
-        store._copy = crash_on_activates
+        store._copy = interrupted
         with pytest.raises(KeyboardInterrupt):
             ing.run(store, prepared)
         store._copy = real_copy
-        assert store.pass_status(prepared.uid) is False  # leftovers exist, marked incomplete
-        assert run(store, "passes") == []  # ... and queries do not see them
-        assert len(run(store, "passes", incomplete=True)) == 1
-        assert ing.run(store, prepared).written is True  # the next run redoes it from scratch
-        assert store.pass_status(prepared.uid) is True
-        s = ing.loaded.spec
-        want = schema.expected_counts(s.n_layers, s.n_heads, s.d_head, s.d_mlp, prepared.position + 1, ing.promotes_k)
-        assert _count(store, "MATCH (h:HiddenState) RETURN count(*) AS n") == want.nodes
-        assert _count(store, "MATCH ()-[r:ACTIVATES]->() RETURN count(*) AS n") == want.activates
+        assert store.pass_status(prepared.uid) is None
+        assert _count(store, "MATCH (h:HiddenState) RETURN count(*) AS n") == 0
+        assert ing.run(store, prepared).written is True
+        _expect_one_complete_pass(store, ing, prepared)
+    finally:
+        store.close()
+
+
+def test_an_incomplete_pass_is_hidden_then_replaced(tiny: dict[str, Ingested], tmp_path: Path) -> None:
+    """A pass present but not marked complete (another writer's leftovers) is invisible, then rewritten."""
+    ing = tiny["random:llama-tiny"].ingestor
+    store = open_store(str(tmp_path / "leftover.lbug"))
+    try:
+        store.write_model(ing.static())
+        prepared = ing.prepare(PromptSpec(FRANCE))
+        ing.run(store, prepared)
+        store.rows("MATCH (p:Pass) WHERE p.uid = $u SET p.complete = false", {"u": prepared.uid})
+        store.rows("MATCH (h:HiddenState)-[r:ACTIVATES]->() WHERE h.layer = 1 DELETE r")  # half-written
+        assert run(store, "passes") == [] and len(run(store, "passes", incomplete=True)) == 1
+        assert run(store, "target-heads", k=1000) == []
+        assert ing.run(store, prepared).written is True
+        _expect_one_complete_pass(store, ing, prepared)
+    finally:
+        store.close()
+
+
+CRASHER = """
+import os, sys, time
+from ingest.pipeline import Ingestor
+from ingest.prompts import PromptSpec
+from lensgraph.store import open_store
+ing = Ingestor("random:llama-tiny")
+store = open_store(sys.argv[1])
+store.write_model(ing.static())
+real_copy = store._copy
+def slow(table, data):
+    real_copy(table, data)
+    if table == "ACTIVATES":
+        print("mid-pass", flush=True)
+        time.sleep(60)
+store._copy = slow
+ing.run(store, ing.prepare(PromptSpec(sys.argv[2])))
+"""
+
+
+def test_kill_9_mid_pass_leaves_no_visible_pass(tiny: dict[str, Ingested], tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    path = str(tmp_path / "killed.lbug")
+    proc = subprocess.Popen([sys.executable, "-c", CRASHER, path, IOI], stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).parent.parent)
+    try:
+        assert proc.stdout.readline().strip() == "mid-pass"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    ing = tiny["random:llama-tiny"].ingestor
+    store = open_store(path)  # replays the WAL: the open transaction is discarded
+    try:
+        prepared = ing.prepare(PromptSpec(IOI))
+        assert store.pass_status(prepared.uid) is None
+        assert _count(store, "MATCH (h:HiddenState) RETURN count(*) AS n") == 0
+        assert ing.run(store, prepared).written is True
+        _expect_one_complete_pass(store, ing, prepared)
     finally:
         store.close()
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pyarrow as pa
 
@@ -115,24 +116,36 @@ class EmbeddedStore:
     def write_model(self, graph: ModelGraph) -> None:
         if self.has_model(graph.model["name"]):
             return
-        try:
+        with self._transaction(f"writing model {graph.model['name']}"):
             self._copy("Token", graph.tokens)
             self._copy("Neuron", graph.neurons)
-            # the Model node last: its presence means the static nodes are all there
-            self._copy("Model", pa.Table.from_pylist([graph.model]))
-        except RuntimeError as e:
-            raise StoreError(f"writing model {graph.model['name']} failed: {e}") from None
+            self._copy("Model", pa.Table.from_pylist([graph.model], schema=schema.arrow_schema("Model")))
+
+    @contextmanager
+    def _transaction(self, what: str) -> Iterator[None]:
+        """All or nothing: an error or a crash inside keeps none of it (the WAL discards it on reopen)."""
+        self._conn.execute("BEGIN TRANSACTION")
+        try:
+            yield
+            self._conn.execute("COMMIT")
+        except BaseException as e:
+            self._conn.execute("ROLLBACK")
+            if isinstance(e, RuntimeError):
+                raise StoreError(f"{what} failed, nothing was kept: {e}") from None
+            raise
 
     def _delete_pass(self, uid: str) -> None:
         self._conn.execute("MATCH (h:HiddenState) WHERE h.pass = $u DETACH DELETE h", {"u": uid})
         self._conn.execute("MATCH (p:Pass) WHERE p.uid = $u DELETE p", {"u": uid})
 
     def write_pass(self, graph: PassGraph) -> bool:
+        """One transaction per pass. The `complete` marker still goes last, so that a pass is hidden
+        wherever rows are visible before their pass is done (other backends, other writers)."""
         status = self.pass_status(graph.uid)
         if status:
             return False
-        try:
-            if status is not None:  # left incomplete by a crash: start over
+        with self._transaction(f"writing pass {graph.uid}"):
+            if status is not None:  # an incomplete pass left by another writer: start over
                 self._delete_pass(graph.uid)
             row = dict(graph.pass_, complete=False, created=_dt.datetime.now(_dt.UTC).isoformat())
             self._copy("Pass", pa.Table.from_pylist([row], schema=schema.arrow_schema("Pass")))
@@ -141,8 +154,6 @@ class EmbeddedStore:
             self._copy("ACTIVATES", graph.activates)
             self._copy("PROMOTES", graph.promotes)
             self._conn.execute("MATCH (p:Pass) WHERE p.uid = $u SET p.complete = true", {"u": graph.uid})
-        except RuntimeError as e:
-            raise StoreError(f"writing pass {graph.uid} failed (it stays hidden until rewritten): {e}") from None
         return True
 
     def close(self) -> None:

