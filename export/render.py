@@ -1,83 +1,86 @@
-"""A plain Graphviz render of a subgraph: flow left to right, one cluster per layer.
+"""Render a subgraph (any query result) as a figure: the flow graph, the attention view or the trajectory.
 
-Layout always runs under a time limit; above LARGE nodes positions are computed here (layer on x,
-order on y) and drawn with `neato -n2`, since `dot`'s layout time grows super-linearly.
+    from export import render
+    render(graph, "fig.svg", view="flow", theme="print", title="…", caption="…")
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
-from lensgraph.errors import InputError, LensgraphError
+from export.attention import attention_dot
+from export.figure import Figure
+from export.flow import flow_dot, is_large
+from export.graphviz import DPI, FORMATS, TIMEOUT_S, layout
+from export.theme import THEMES
+from export.trajectory import trajectory_dot
+from lensgraph.errors import InputError
 from lensgraph.subgraph import Subgraph
 
-FORMATS = ("svg", "pdf", "png", "dot")
-LARGE = 400
-TIMEOUT_S = 60.0
+VIEWS = ("flow", "attention", "trajectory")
 
 
-def _quote(text: str) -> str:
-    """A DOT double-quoted string; whitespace tokens are shown visibly."""
-    shown = text.replace("\n", "⏎").replace("\t", "⇥")
-    if shown.strip() == "":
-        shown = "␣" * len(shown)
-    return '"' + shown.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def check(graph: Subgraph) -> None:
+    """A subgraph the figures can draw: nodes with unique uids, edges between them."""
+    if not graph.nodes:
+        raise InputError("the subgraph is empty: nothing to draw")
+    uids = set()
+    for node in graph.nodes:
+        uid = node.get("uid")
+        if not isinstance(uid, str) or not uid:
+            raise InputError(f"every node needs a uid; got {node!r:.120}")
+        if uid in uids:
+            raise InputError(f"node {uid} appears twice in the subgraph")
+        uids.add(uid)
+    for edge in graph.edges:
+        for end in ("source", "target"):
+            if edge.get(end) not in uids:
+                raise InputError(f"edge {edge.get('source')} → {edge.get('target')} ({edge.get('kind')}): its "
+                                 f"{end} is not a node of the subgraph")
 
 
-def _label(node: dict) -> str:
-    head = f" h{node['head']}" if node.get("head") is not None else ""
-    src = f" s{node['position']}" if node.get("kind") in ("key", "value") else ""
-    top = (node.get("top_tokens") or [""])[0]
-    return f"{node['kind']}{head}{src}\n{top}"
+def figure(title: str | None = None, caption: str = "", theme: str = "light") -> Figure:
+    if theme not in THEMES:
+        raise InputError(f"no theme {theme!r}; choose one of {', '.join(THEMES)}")
+    return Figure(title, caption, THEMES[theme])
 
 
-def to_dot(graph: Subgraph) -> str:
-    """Deterministic DOT text: nodes and edges sorted, one cluster per layer."""
-    large = len(graph.nodes) > LARGE
-    by_layer: dict[object, list[dict]] = defaultdict(list)
-    for node in sorted(graph.nodes, key=lambda n: n["uid"]):
-        by_layer[node.get("layer")].append(node)
-    title = graph.meta.get("prompt", "")
-    lines = ["digraph lensgraph {", "  rankdir=LR;", '  node [shape=box, fontname="DejaVu Sans", fontsize=9];',
-             f"  label={_quote(title)};"]
-    for col, layer in enumerate(sorted(by_layer, key=lambda v: (v is None, v if v is not None else 0))):
-        name = "final" if layer is None else f"L{layer}"
-        lines.append(f"  subgraph cluster_{col} {{ label={_quote(name)};")
-        for row, node in enumerate(by_layer[layer]):
-            pos = f', pos="{col * 220},{-row * 40}!"' if large else ""
-            tip = f"{node['uid']} top: {', '.join(node.get('top_tokens') or [])}"
-            lines.append(f"    {_quote(node['uid'])} [label={_quote(_label(node))}, tooltip={_quote(tip)}{pos}];")
-        lines.append("  }")
-    for edge in sorted(graph.edges, key=lambda e: (e["source"], e["target"])):
-        width = 0.5 + 2.5 * max(0.0, min(1.0, float(edge.get("score") or 0.0)))
-        lines.append(f"  {_quote(edge['source'])} -> {_quote(edge['target'])} "
-                     f"[penwidth={width:.2f}, tooltip={_quote(edge['kind'])}];")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+def to_dot(graph: Subgraph, view: str = "flow", *, title: str | None = None, caption: str = "",
+           theme: str = "light", heads: Sequence[int] | None = None) -> str:
+    """The figure's DOT text, byte-identical for the same input."""
+    check(graph)
+    fig = figure(title, caption, theme)
+    if view == "flow":
+        return flow_dot(graph, fig)
+    if view == "attention":
+        return attention_dot(graph, fig, heads)
+    if view == "trajectory":
+        return trajectory_dot(graph, fig)
+    raise InputError(f"no view {view!r}; choose one of {', '.join(VIEWS)}")
 
 
-def render(graph: Subgraph, out: str | Path, fmt: str | None = None, timeout_s: float = TIMEOUT_S) -> Path:
-    out = Path(out)
-    fmt = (fmt or out.suffix.lstrip(".") or "svg").lower()
+def output_format(out: str | Path, fmt: str | None = None) -> str:
+    fmt = (fmt or Path(out).suffix.lstrip(".") or "svg").lower()
     if fmt not in FORMATS:
-        raise InputError(f"cannot export {fmt!r}; choose one of {', '.join(FORMATS)}")
-    text = to_dot(graph)
+        raise InputError(f"cannot export {fmt!r}; choose one of {', '.join(FORMATS)} (by the file's suffix or --format)")
+    return fmt
+
+
+def render(graph: Subgraph, out: str | Path, fmt: str | None = None, *, view: str = "flow",
+           title: str | None = None, caption: str = "", theme: str = "light", heads: Sequence[int] | None = None,
+           timeout_s: float = TIMEOUT_S, dpi: int = DPI) -> Path:
+    """Write the figure to `out` as SVG, PDF, PNG or DOT (from the suffix unless `fmt` is given)."""
+    out = Path(out)
+    fmt = output_format(out, fmt)
+    text = to_dot(graph, view, title=title, caption=caption, theme=theme, heads=heads)
     if fmt == "dot":
-        out.write_text(text, encoding="utf-8")
-        return out
-    engine = "neato" if len(graph.nodes) > LARGE else "dot"
-    exe = shutil.which(engine)
-    if exe is None:
-        raise LensgraphError("Graphviz is not installed: apt-get install graphviz (or brew install graphviz)")
-    args = [exe, f"-T{fmt}", "-o", str(out)] + (["-n2"] if engine == "neato" else [])
+        data = text.encode("utf-8")
+    else:
+        positioned = view != "flow" or is_large(graph)
+        data = layout(text, fmt, positioned, timeout_s, dpi)
     try:
-        proc = subprocess.run(args, input=text.encode(), capture_output=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        raise LensgraphError(f"Graphviz layout of {len(graph.nodes)} nodes took over {timeout_s:.0f} s; "
-                             "export fewer layers") from None
-    if proc.returncode != 0:
-        raise LensgraphError(f"Graphviz failed: {proc.stderr.decode(errors='replace').strip()}")
+        out.write_bytes(data)
+    except OSError as e:
+        raise InputError(f"cannot write {out}: {e.strerror}") from None
     return out

@@ -23,15 +23,18 @@ class LayerCapture:
     v: torch.Tensor  # [T, n_kv_heads, d_head]
     attn: torch.Tensor  # [n_heads, T]: the analysed position's attention over source positions
     concat: torch.Tensor  # [T, n_heads*d_head]: the heads' outputs before W_O
-    attn_out: torch.Tensor  # [T, d_model]
+    attn_sum: torch.Tensor  # [T, d_model]: concat @ W_O + b_O, the output projection's own output
+    attn_out: torch.Tensor  # [T, d_model]: what attention adds to the residual (attn_sum, or its post-norm)
     ln2: torch.Tensor  # [T, d_model]
     pre: torch.Tensor  # [T, d_mlp]: neuron pre-activations (the gate for gated MLPs)
     coef: torch.Tensor  # [T, d_mlp]: neuron coefficients, the input of the down projection
-    mlp_out: torch.Tensor  # [T, d_model]
+    mlp_sum: torch.Tensor  # [T, d_model]: coef @ W_out + b_out, the down projection's own output
+    mlp_out: torch.Tensor  # [T, d_model]: what the MLP adds to the residual (mlp_sum, or its post-norm)
     resid_post: torch.Tensor  # [T, d_model]
 
     @property
     def resid_mid(self) -> torch.Tensor:
+        """resid_pre + attn_out; the MLP's input residual in sequential blocks."""
         return self.resid_pre + self.attn_out
 
 
@@ -42,8 +45,10 @@ class Capture:
     logits: torch.Tensor  # [vocab]: the model's own output at the analysed position
 
 
-def _first(x: Any) -> torch.Tensor:
-    return x[0] if isinstance(x, (tuple, list)) else x
+def _rows(x: Any) -> torch.Tensor:
+    """A module's (first) output or input as [T, features]: batch 1, whether or not it is flattened (OPT)."""
+    x = x[0] if isinstance(x, (tuple, list)) else x
+    return x.detach().reshape(-1, x.shape[-1])
 
 
 @contextmanager
@@ -63,14 +68,13 @@ def capture(loaded: LoadedModel, token_ids: list[int]) -> Capture:
 
     def out(layer: int, name: str, module: nn.Module) -> None:
         def hook(_m: nn.Module, _inp: Any, output: Any) -> None:
-            seen[layer, name] = _first(output)[0].detach()
+            seen[layer, name] = _rows(output)
 
         handles.append(module.register_forward_hook(hook))
 
     def inp(layer: int, name: str, module: nn.Module) -> None:
         def hook(_m: nn.Module, args: tuple, kwargs: dict) -> None:
-            x = args[0] if args else kwargs["hidden_states"]
-            seen[layer, name] = x[0].detach()
+            seen[layer, name] = _rows(args[0] if args else kwargs["hidden_states"])
 
         handles.append(module.register_forward_pre_hook(hook, with_kwargs=True))
 
@@ -83,11 +87,13 @@ def capture(loaded: LoadedModel, token_ids: list[int]) -> Capture:
             for j, module in enumerate(p.qkv):
                 out(i, f"qkv{j}", module)
             inp(i, "concat", p.o_proj)
-            out(i, "attn_out", p.o_proj)
+            out(i, "attn_sum", p.o_proj)
+            out(i, "attn_out", p.o_proj if p.post_attn_norm is None else p.post_attn_norm)
             out(i, "ln2", p.ln2)
             out(i, "pre", p.mlp_pre)
             inp(i, "coef", p.mlp_down)
-            out(i, "mlp_out", p.mlp)
+            out(i, "mlp_sum", p.mlp_down)
+            out(i, "mlp_out", p.mlp if p.post_mlp_norm is None else p.post_mlp_norm)
         ids = torch.tensor([token_ids])
         result = loaded.model(input_ids=ids, output_attentions=True, use_cache=False)
 
@@ -98,7 +104,8 @@ def capture(loaded: LoadedModel, token_ids: list[int]) -> Capture:
         layers.append(LayerCapture(
             resid_pre=seen[i, "resid_pre"], ln1=seen[i, "ln1"], q=q, k=k, v=v,
             attn=result.attentions[i][0, :, -1, :].detach(), concat=seen[i, "concat"],
-            attn_out=seen[i, "attn_out"], ln2=seen[i, "ln2"], pre=seen[i, "pre"], coef=seen[i, "coef"],
-            mlp_out=seen[i, "mlp_out"], resid_post=seen[i, "resid_post"],
+            attn_sum=seen[i, "attn_sum"], attn_out=seen[i, "attn_out"], ln2=seen[i, "ln2"], pre=seen[i, "pre"],
+            coef=seen[i, "coef"], mlp_sum=seen[i, "mlp_sum"], mlp_out=seen[i, "mlp_out"],
+            resid_post=seen[i, "resid_post"],
         ))
     return Capture(list(token_ids), layers, result.logits[0, -1].detach())

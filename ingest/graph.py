@@ -115,21 +115,32 @@ def build(spec: ModelSpec, weights: list[LayerWeights], cap: Capture, lens: Logi
         b.link(head, concat, "sum", contributions(heads_sum, head_vecs))
         act_from.append((concat, layer, "attn_o", c.concat[pos], c.concat[pos]))
         attn_out = b.one(layer, "attn_out", c.attn_out[pos])
-        b.link(concat, attn_out, "sum", contributions(c.attn_out[pos], heads_sum[None])[0])
-        resid_mid = b.one(layer, "resid_mid", c.resid_mid[pos])
-        mid_parts = torch.stack([c.resid_pre[pos], c.attn_out[pos]])
-        share = contributions(c.resid_mid[pos], mid_parts)
-        b.link(resid_pre, resid_mid, "residual", share[0])
-        b.link(attn_out, resid_mid, "sum", share[1])
+        if spec.post_norms:  # Gemma: attn_out = norm(concat W_O + b_O)
+            b.link(concat, attn_out, "norm")
+        else:
+            b.link(concat, attn_out, "sum", contributions(c.attn_out[pos], heads_sum[None])[0])
+        if spec.block == "parallel":  # attention and MLP both read resid_pre: no resid_mid
+            mlp_input = resid_pre
+        else:
+            mlp_input = b.one(layer, "resid_mid", c.resid_mid[pos])
+            share = contributions(c.resid_mid[pos], torch.stack([c.resid_pre[pos], c.attn_out[pos]]))
+            b.link(resid_pre, mlp_input, "residual", share[0])
+            b.link(attn_out, mlp_input, "sum", share[1])
         ln2 = b.one(layer, "ln2", c.ln2[pos])
-        b.link(resid_mid, ln2, "norm")
+        b.link(mlp_input, ln2, "norm")
         act_from.append((ln2, layer, "mlp", c.coef[pos], c.pre[pos]))
         mlp_out = b.one(layer, "mlp_out", c.mlp_out[pos])
         b.link(ln2, mlp_out, "read")
         resid_post = b.one(layer, "resid_post", c.resid_post[pos])
-        share = contributions(c.resid_post[pos], torch.stack([c.resid_mid[pos], c.mlp_out[pos]]))
-        b.link(resid_mid, resid_post, "residual", share[0])
-        b.link(mlp_out, resid_post, "sum", share[1])
+        if spec.block == "parallel":
+            parts = torch.stack([c.resid_pre[pos], c.attn_out[pos], c.mlp_out[pos]])
+            share = contributions(c.resid_post[pos], parts)
+            b.link(resid_pre, resid_post, "residual", share[0])
+            b.link(np.array([attn_out, mlp_out]), resid_post, "sum", share[1:])
+        else:
+            share = contributions(c.resid_post[pos], torch.stack([c.resid_mid[pos], c.mlp_out[pos]]))
+            b.link(mlp_input, resid_post, "residual", share[0])
+            b.link(mlp_out, resid_post, "sum", share[1])
         prev_post = resid_post
     final = b.one(None, schema.FINAL_KIND, cap.layers[-1].resid_post[pos])
     b.link(prev_post, final, "norm")

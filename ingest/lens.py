@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-CHUNK = 512  # vectors per matmul: large enough to be compute-bound, small enough to bound memory
+CHUNK_ELEMENTS = 2**25  # logits per chunk (128 MB of fp32): bounds memory for any vocabulary size
 
 
 @dataclass
@@ -26,24 +26,34 @@ class LensStats:
 
 
 class LogitLens:
-    def __init__(self, final_norm: nn.Module, W_U: torch.Tensor, b_U: torch.Tensor | None) -> None:
+    def __init__(self, final_norm: nn.Module, W_U: torch.Tensor, b_U: torch.Tensor | None,
+                 softcap: float | None = None) -> None:
         self.final_norm = final_norm
         self.W_U = W_U.contiguous()  # [d_model, vocab]
         self.b_U = b_U
+        self.softcap = softcap
+        # vectors per matmul: large enough to be compute-bound, small enough to bound memory
+        self.chunk = max(16, min(1024, CHUNK_ELEMENTS // W_U.shape[1]))
 
-    def logits(self, X: torch.Tensor) -> torch.Tensor:
-        """[N, d_model] -> [N, vocab]."""
+    def _affine(self, X: torch.Tensor) -> torch.Tensor:
         out = self.final_norm(X) @ self.W_U
         return out if self.b_U is None else out + self.b_U
 
+    def _cap(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits if self.softcap is None else self.softcap * torch.tanh(logits / self.softcap)
+
+    def logits(self, X: torch.Tensor) -> torch.Tensor:
+        """[N, d_model] -> [N, vocab], exactly as the model computes its output logits."""
+        return self._cap(self._affine(X))
+
     def offset(self) -> torch.Tensor:
-        """c such that logits(-x) = 2c - logits(x) for every x: exact, as the final norm is an odd
-        function of its input plus a constant (its bias) and the unembedding is affine."""
+        """c such that affine(-x) = 2c - affine(x) for every x (before any soft-capping): exact, as the
+        final norm is an odd function of its input plus a constant (its bias) and the unembedding is affine."""
         x = torch.ones(1, self.W_U.shape[0])
-        return ((self.logits(x) + self.logits(-x)) / 2)[0]
+        return ((self._affine(x) + self._affine(-x)) / 2)[0]
 
     def stats(self, X: torch.Tensor, k: int, tracked: dict[str, int] | None = None) -> LensStats:
-        """Annotate every row of X [N, d_model], CHUNK rows per matmul."""
+        """Annotate every row of X [N, d_model], `chunk` rows per matmul."""
         return self.signed_stats(X, k, tracked, negated=False)[0]
 
     def signed_stats(self, X: torch.Tensor, k: int, tracked: dict[str, int] | None = None,
@@ -52,11 +62,11 @@ class LogitLens:
         tracked = tracked or {}
         c = self.offset() if negated else None
         parts: list[list[LensStats]] = [[], []]
-        for start in range(0, X.shape[0], CHUNK):
-            logits = self.logits(X[start:start + CHUNK])
-            parts[0].append(_stats(logits, k, tracked))
+        for start in range(0, X.shape[0], self.chunk):
+            affine = self._affine(X[start:start + self.chunk])
+            parts[0].append(_stats(self._cap(affine), k, tracked))
             if c is not None:
-                parts[1].append(_stats(2 * c - logits, k, tracked))
+                parts[1].append(_stats(self._cap(2 * c - affine), k, tracked))
         norm = X.norm(dim=-1).double().numpy()
         return [_concat(p, norm, k, tracked) for p in parts[: 2 if negated else 1]]
 

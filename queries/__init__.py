@@ -61,6 +61,11 @@ class Query:
     doc: str
     params: tuple[Param, ...]
     text: str  # the Cypher, header included (a comment)
+    variants: tuple[tuple[str, str], ...] = ()  # (dialect, text) from `<name>.<dialect>.cypher` beside it
+
+    def text_for(self, dialect: str) -> str:
+        """The text a store of this dialect runs: its variant file where one exists (e.g. name.neo4j.cypher)."""
+        return dict(self.variants).get(dialect, self.text)
 
     def bind(self, given: dict[str, Any]) -> dict[str, Any]:
         known = {p.name: p for p in self.params}
@@ -102,12 +107,15 @@ def _parse(path: Path) -> Query:
             params.append(Param(name, kind, _default(kind, default), desc.strip()))
         else:
             doc.append(line)
+    variants = tuple((v.suffixes[-2][1:], v.read_text(encoding="utf-8"))
+                     for v in sorted(path.parent.glob(f"{path.stem}.*.cypher")))
     return Query(path.stem.replace("_", "-"), header[0] if header else "", "\n".join(doc).strip(),
-                 tuple(params), text)
+                 tuple(params), text, variants)
 
 
 def catalog() -> dict[str, Query]:
-    return {q.name: q for q in map(_parse, sorted(HERE.glob("*.cypher")))}
+    modules = [p for p in sorted(HERE.glob("*.cypher")) if "." not in p.stem]  # not the dialect variants
+    return {q.name: q for q in map(_parse, modules)}
 
 
 def load(name: str) -> Query:
@@ -120,9 +128,9 @@ def load(name: str) -> Query:
 def run(store: Store, name: str, **params: Any) -> list[dict[str, Any]]:
     query = load(name)
     bound = query.bind(params)
-    if "token" in bound:
+    if bound.get("token"):  # '' means any token
         _check_token(store, bound["token"], bound.get("model", ""))
-    return store.rows(query.text, bound)
+    return store.rows(query.text_for(getattr(store, "dialect", "")), bound)
 
 
 def _check_token(store: Store, text: str, model: str) -> None:

@@ -13,6 +13,11 @@ from lensgraph.store import Store, open_store
 
 FRANCE = "The capital of France is"
 IOI = "When Mary and John went to the store, John gave a drink to"
+JAPAN = "The capital of Japan is the city of"
+# every architecture family, with random weights (the real GPT-2 tokenizer) — tiny and fast
+RANDOM_FAMILIES = ["random:gpt2-tiny", "random:llama-tiny", "random:mistral-tiny", "random:qwen2-tiny",
+                   "random:gemma2-tiny", "random:gemma3-tiny", "random:gptj-tiny", "random:neox-tiny",
+                   "random:neox-sequential-tiny", "random:gptneo-tiny", "random:opt-tiny"]
 
 
 @dataclass
@@ -46,10 +51,60 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Ingested]:
 
 
 @pytest.fixture(scope="session")
+def families(tmp_path_factory: pytest.TempPathFactory, tiny: dict[str, Ingested]) -> dict[str, Ingested]:
+    """Every random family (the `tiny` ones included), two prompts each, in one more store."""
+    path = tmp_path_factory.mktemp("families") / "store.lbug"
+    store = open_store(str(path))
+    out = dict(tiny)
+    for name in RANDOM_FAMILIES:
+        if name not in out:
+            ingestor = Ingestor(name)
+            out[name] = Ingested(ingestor, store, path, ingest_into(ingestor, store, [FRANCE, IOI]))
+    yield out
+    store.close()
+
+
+@pytest.fixture(scope="session")
+def gemma(tmp_path_factory: pytest.TempPathFactory) -> Ingested:
+    """The bundled Gemma 3 270M (real weights; 262k vocabulary, 4 heads / 1 KV head, extra norms)."""
+    path = tmp_path_factory.mktemp("gemma") / "store.lbug"
+    store = open_store(str(path))
+    ingestor = Ingestor("gemma3-270m")
+    yield Ingested(ingestor, store, path, ingest_into(ingestor, store, [JAPAN, FRANCE]))
+    store.close()
+
+
+@pytest.fixture(scope="session")
 def smol(tmp_path_factory: pytest.TempPathFactory) -> Ingested:
     """The bundled SmolLM2-135M (real weights) with the France and IOI prompts."""
     path = tmp_path_factory.mktemp("smol") / "store.lbug"
     store = open_store(str(path))
     ingestor = Ingestor("smollm2-135m")
     yield Ingested(ingestor, store, path, ingest_into(ingestor, store, [FRANCE, IOI]))
+    store.close()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """--neo4j-uri: run tests/test_neo4j_server.py against an existing Neo4j (a scratch database: emptied)."""
+    parser.addoption("--neo4j-uri", default=None, metavar="ADDRESS",
+                     help="neo4j://user:pass@host:7687[/database] of a scratch Neo4j 5 for the server tests; "
+                          "without it they start one with testcontainers, or skip when no Docker engine answers")
+
+
+@pytest.fixture(scope="session")
+def smol_facts(tmp_path_factory: pytest.TempPathFactory, smol: Ingested) -> Ingested:
+    """SmolLM2-135M over the first 30 prompts of data/known_facts.json, for cross-prompt queries (~4 min)."""
+    import json
+
+    facts = json.loads((Path(__file__).parent.parent / "data" / "known_facts.json").read_text())
+    prompts = [f["prompt"] for f in facts[:30]]
+    path = tmp_path_factory.mktemp("smol_facts") / "store.lbug"
+    passes: dict[str, Prepared] = {}
+    for start in range(0, len(prompts), 10):
+        # a fresh store handle every 10 passes: one handle's buffer pool fills up after ~28 SmolLM2 passes
+        store = open_store(str(path))
+        passes.update(ingest_into(smol.ingestor, store, prompts[start : start + 10]))
+        store.close()
+    store = open_store(str(path), read_only=True)
+    yield Ingested(smol.ingestor, store, path, passes)
     store.close()

@@ -1,7 +1,7 @@
 """The stored graph against independent computations: the model's own logits, the modules' own outputs.
 
-Each model family runs the same invariants: random-weight GPT-2 and Llama (grouped-query attention),
-and the bundled SmolLM2-135M with real weights.
+Every architecture family runs the same invariants: each with random weights, and the bundled SmolLM2-135M
+(Llama) and Gemma 3 270M with real weights. A new adapter passes these or it is not done.
 """
 
 from __future__ import annotations
@@ -12,16 +12,17 @@ import torch
 
 from ingest.capture import capture
 from lensgraph import schema
-from tests.conftest import FRANCE, IOI, Ingested
+from tests.conftest import RANDOM_FAMILIES, Ingested
 
-MODELS = ["random:gpt2-tiny", "random:llama-tiny", "smollm2-135m"]
+BUNDLED = {"smollm2-135m": "smol", "gemma3-270m": "gemma"}
 
 
-@pytest.fixture(params=MODELS)
+@pytest.fixture(params=RANDOM_FAMILIES + list(BUNDLED))
 def ingested(request: pytest.FixtureRequest) -> Ingested:
-    if request.param == "smollm2-135m":
-        return request.getfixturevalue("smol")
-    return request.getfixturevalue("tiny")[request.param]
+    if request.param in BUNDLED:
+        return request.getfixturevalue(BUNDLED[request.param])
+    return request.getfixturevalue("families")[request.param]
+
 
 
 def _one(store, cypher: str, **params) -> dict:  # noqa: ANN001
@@ -30,9 +31,9 @@ def _one(store, cypher: str, **params) -> dict:  # noqa: ANN001
     return rows[0]
 
 
-@pytest.mark.parametrize("prompt", [FRANCE, IOI])
-def test_prediction_and_final_lens_reproduce_the_models_logits(ingested: Ingested, prompt: str) -> None:
-    p = ingested.passes[prompt]
+@pytest.mark.parametrize("which", [0, 1])
+def test_prediction_and_final_lens_reproduce_the_models_logits(ingested: Ingested, which: int) -> None:
+    p = list(ingested.passes.values())[which]
     model = ingested.ingestor.loaded.model
     probs = model(torch.tensor([p.token_ids[: p.position + 1]])).logits[0, -1].double().softmax(-1)
     top_p, top_i = probs.topk(10)
@@ -60,26 +61,34 @@ def _coefs(ingested: Ingested, uid: str, layer: int, kind: str, n: int) -> torch
     return coef
 
 
-@pytest.mark.parametrize("prompt", [FRANCE, IOI])
-def test_residual_stream_sums_back_from_stored_parts(ingested: Ingested, prompt: str) -> None:
-    p = ingested.passes[prompt]
+@pytest.mark.parametrize("which", [0, 1])
+def test_residual_stream_sums_back_from_stored_parts(ingested: Ingested, which: int) -> None:
+    p = list(ingested.passes.values())[which]
     loaded, spec = ingested.ingestor.loaded, ingested.ingestor.loaded.spec
     cap = capture(loaded, p.token_ids[: p.position + 1])  # the modules' own inputs and outputs
     pos = p.position
     norms = {r["uid"]: r["norm"] for r in ingested.store.rows(
         "MATCH (h:HiddenState) WHERE h.pass = $u RETURN h.uid AS uid, h.norm AS norm", {"u": p.uid})}
+    blocks = loaded.adapter.blocks(loaded.model)
     for layer, (c, w) in enumerate(zip(cap.layers, ingested.ingestor.weights)):
         tol = dict(atol=2e-4 * float(c.resid_post[pos].abs().max()) + 1e-5, rtol=1e-4)
-        # resid_pre + attn_out + mlp_out = resid_post (the block's own output)
+        # resid_pre + attn_out + mlp_out = resid_post (the block's own output), sequential or parallel
         torch.testing.assert_close(c.resid_pre[pos] + c.attn_out[pos] + c.mlp_out[pos], c.resid_post[pos], **tol)
-        # attn_out = sum_i coef_i W_O[i] + b_O, with the stored W_O-neuron coefficients
+        # attention output = sum_i coef_i W_O[i] + b_O, with the stored W_O-neuron coefficients
         coef = _coefs(ingested, p.uid, layer, "attn_o", spec.n_heads * spec.d_head)
-        rebuilt = coef @ w.W_O.flatten(0, 1).double() + w.b_O.double()
-        torch.testing.assert_close(rebuilt, c.attn_out[pos].double(), **tol)
-        # mlp_out = sum_i coef_i W_out[i] + b_out, with the stored MLP-neuron coefficients
+        attn_sum = coef @ w.W_O.flatten(0, 1).double() + w.b_O.double()
+        torch.testing.assert_close(attn_sum, c.attn_sum[pos].double(), **tol)
+        # MLP output = sum_i coef_i W_out[i] + b_out, with the stored MLP-neuron coefficients
         coef = _coefs(ingested, p.uid, layer, "mlp", spec.d_mlp)
-        rebuilt = coef @ w.W_out.double() + w.b_out.double()
-        torch.testing.assert_close(rebuilt, c.mlp_out[pos].double(), **tol)
+        mlp_sum = coef @ w.W_out.double() + w.b_out.double()
+        torch.testing.assert_close(mlp_sum, c.mlp_sum[pos].double(), **tol)
+        points = loaded.adapter.points(blocks[layer])
+        if spec.post_norms:  # Gemma: the residual receives the normed sums
+            torch.testing.assert_close(points.post_attn_norm(attn_sum.float()), c.attn_out[pos], **tol)
+            torch.testing.assert_close(points.post_mlp_norm(mlp_sum.float()), c.mlp_out[pos], **tol)
+        else:
+            torch.testing.assert_close(attn_sum.float(), c.attn_out[pos], **tol)
+            torch.testing.assert_close(mlp_sum.float(), c.mlp_out[pos], **tol)
         # each head = sum over sources of (stored attention score) x (its value through W_O[h])
         edges = ingested.store.rows(
             "MATCH (v:HiddenState)-[f:FLOWS_TO]->(h:HiddenState) WHERE h.pass = $u AND h.layer = $l "
@@ -100,9 +109,9 @@ def test_residual_stream_sums_back_from_stored_parts(ingested: Ingested, prompt:
         assert norms[schema.state_uid(p.uid, layer, "head", 0)] == pytest.approx(float(heads[0].norm()), rel=1e-4)
 
 
-@pytest.mark.parametrize("prompt", [FRANCE, IOI])
-def test_counts_equal_the_schema_formula(ingested: Ingested, prompt: str) -> None:
-    p = ingested.passes[prompt]
+@pytest.mark.parametrize("which", [0, 1])
+def test_counts_equal_the_schema_formula(ingested: Ingested, which: int) -> None:
+    p = list(ingested.passes.values())[which]
     s = ingested.ingestor.loaded.spec
     want = schema.expected_counts(s.n_layers, s.n_heads, s.d_head, s.d_mlp, p.position + 1,
                                   ingested.ingestor.promotes_k, parallel=s.block == "parallel")

@@ -6,12 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from ingest.lens import CHUNK, LogitLens
+from ingest.lens import LogitLens
 from tests.conftest import Ingested
 
 
 def _naive(lens: LogitLens, x: torch.Tensor) -> torch.Tensor:
-    return torch.softmax((lens.final_norm(x[None]) @ lens.W_U)[0].double() + (0 if lens.b_U is None else lens.b_U), -1)
+    logits = (lens.final_norm(x[None]) @ lens.W_U)[0].double() + (0 if lens.b_U is None else lens.b_U)
+    if lens.softcap is not None:
+        logits = lens.softcap * torch.tanh(logits / lens.softcap)
+    return torch.softmax(logits, -1)
 
 
 def test_stats_match_naive_softmax_across_chunks() -> None:
@@ -20,9 +23,10 @@ def test_stats_match_naive_softmax_across_chunks() -> None:
     lens = LogitLens(torch.nn.LayerNorm(d), torch.randn(d, vocab), torch.randn(vocab))
     with torch.no_grad():
         lens.final_norm.bias.normal_()
-        X = torch.randn(CHUNK + 7, d)  # more than one chunk
+        n = lens.chunk
+        X = torch.randn(n + 7, d)  # more than one chunk
         stats = lens.stats(X, 5, {"t": 17})
-        for i in (0, CHUNK - 1, CHUNK, CHUNK + 6):
+        for i in (0, n - 1, n, n + 6):
             p = _naive(lens, X[i])
             top_p, top_i = p.topk(5)
             assert stats.top_ids[i].tolist() == top_i.tolist()
@@ -35,11 +39,12 @@ def test_stats_match_naive_softmax_across_chunks() -> None:
             assert stats.norm[i] == pytest.approx(float(X[i].norm()), rel=1e-6)
 
 
-def test_negated_stats_match_projecting_minus_x_with_biases() -> None:
-    """logits(-x) = 2c - logits(x) must hold with a LayerNorm bias and an unembedding bias."""
+@pytest.mark.parametrize("softcap", [None, 3.0])
+def test_negated_stats_match_projecting_minus_x_with_biases(softcap: float | None) -> None:
+    """logits(-x) = 2c - logits(x) must hold with a LayerNorm bias, an unembedding bias and soft-capping."""
     torch.manual_seed(1)
     d, vocab = 16, 300
-    lens = LogitLens(torch.nn.LayerNorm(d), torch.randn(d, vocab), torch.randn(vocab))
+    lens = LogitLens(torch.nn.LayerNorm(d), torch.randn(d, vocab), torch.randn(vocab), softcap)
     with torch.no_grad():
         lens.final_norm.bias.normal_()
         lens.final_norm.weight.normal_()

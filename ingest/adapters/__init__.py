@@ -29,6 +29,6 @@ def adapter_for(config: Any) -> Adapter:
 
 
 # Each family registers itself on import; one file per family.
-from ingest.adapters import gpt2, llama  # noqa: E402,F401
+from ingest.adapters import gemma, gpt2, gpt_neo, gpt_neox, gptj, llama, opt  # noqa: E402,F401
 
 __all__ = ["ADAPTERS", "Adapter", "LayerPoints", "LayerWeights", "ModelSpec", "adapter_for", "register"]

@@ -1,4 +1,4 @@
-"""GPT-2 family: LayerNorm, GELU MLP, fused c_attn, Conv1D weights stored [in, out]."""
+"""GPT-2 family (every size, distilgpt2): LayerNorm, GELU MLP, fused c_attn, Conv1D weights stored [in, out]."""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Llama family: RMSNorm, SwiGLU MLP, rotary positions, grouped-query attention."""
+"""Llama family: RMSNorm, SwiGLU MLP, rotary positions, grouped-query attention.
+
+Mistral (sliding-window attention) and Qwen2 (q/k/v biases) share Llama's modules and read the same way;
+the attention probabilities come from the model itself, so windows and biases need nothing here.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +12,23 @@ import torch
 from torch import nn
 
 from ingest.adapters import register
-from ingest.adapters.base import Adapter, LayerPoints, LayerWeights, ModelSpec, zeros_if_none
+from ingest.adapters.base import Adapter, LayerPoints, LayerWeights, ModelSpec, separate_weights, split_separate
 
 
 @register
 class Llama(Adapter):
     family = "llama"
-    model_types = ("llama",)
+    model_types = ("llama", "mistral", "qwen2")
 
     def spec(self, config: Any) -> ModelSpec:
         n_heads = config.num_attention_heads
-        d_head = getattr(config, "head_dim", None) or config.hidden_size // n_heads
         return ModelSpec(
             arch=self.family, n_layers=config.num_hidden_layers, n_heads=n_heads,
-            n_kv_heads=config.num_key_value_heads or n_heads, d_model=config.hidden_size, d_head=d_head,
+            n_kv_heads=config.num_key_value_heads or n_heads, d_model=config.hidden_size,
+            d_head=getattr(config, "head_dim", None) or config.hidden_size // n_heads,
             d_mlp=config.intermediate_size, vocab_size=config.vocab_size,
             n_ctx=config.max_position_embeddings, norm="rmsnorm", block="sequential",
-            act=f"{config.hidden_act} (gated)",
+            act=f"{getattr(config, 'hidden_act', None) or getattr(config, 'hidden_activation', '?')} (gated)",
         )
 
     def blocks(self, model: nn.Module) -> list[nn.Module]:
@@ -39,28 +43,11 @@ class Llama(Adapter):
         )
 
     def split_qkv(self, outputs: list[torch.Tensor], spec: ModelSpec) -> tuple[torch.Tensor, ...]:
-        # pre-rotary projections: what a head reads, independent of position
-        q, k, v = outputs
-        T = q.shape[0]
-        return (q.reshape(T, spec.n_heads, spec.d_head), k.reshape(T, spec.n_kv_heads, spec.d_head),
-                v.reshape(T, spec.n_kv_heads, spec.d_head))
+        return split_separate(outputs, spec)  # pre-rotary: what a head reads, independent of position
 
     def weights(self, block: nn.Module, spec: ModelSpec) -> LayerWeights:
         attn, mlp = block.self_attn, block.mlp
-        d, dh = spec.d_model, spec.d_head
-
-        def per_head(linear: nn.Linear, n: int) -> torch.Tensor:  # weight [n*dh, d] -> [n, d, dh]
-            return linear.weight.detach().reshape(n, dh, d).transpose(1, 2)
-
-        return LayerWeights(
-            W_Q=per_head(attn.q_proj, spec.n_heads),
-            W_K=per_head(attn.k_proj, spec.n_kv_heads),
-            W_O=attn.o_proj.weight.detach().T.reshape(spec.n_heads, dh, d),
-            b_O=zeros_if_none(attn.o_proj.bias, d),
-            W_in=mlp.gate_proj.weight.detach().T,
-            W_out=mlp.down_proj.weight.detach().T,
-            b_out=zeros_if_none(mlp.down_proj.bias, d),
-        )
+        return separate_weights(attn.q_proj, attn.k_proj, attn.o_proj, mlp.gate_proj, mlp.down_proj, spec)
 
     def final_norm(self, model: nn.Module) -> nn.Module:
         return model.model.norm

@@ -1,4 +1,5 @@
-"""Graph store backends, chosen by the store address: a path is the embedded LadybugDB store."""
+"""Graph store backends, chosen by the store address: neo4j://… (or bolt://…) is a Neo4j server
+(lensgraph/store/neo4j.py), anything else a path to the embedded LadybugDB store."""
 
 from __future__ import annotations
 
@@ -26,12 +27,12 @@ class Store(Protocol):
 
 
 def open_store(address: str, read_only: bool = False) -> Store:
-    from lensgraph.errors import StoreError
+    from lensgraph.store.neo4j import is_neo4j_address
 
-    if address.startswith(("neo4j://", "neo4j+s://", "bolt://", "bolt+s://")):
-        raise StoreError(
-            f"{address}: the Neo4j backend is not part of this version yet; use an embedded store path"
-        )
+    if is_neo4j_address(address):
+        from lensgraph.store.neo4j import Neo4jStore
+
+        return Neo4jStore(address, read_only=read_only)
     from lensgraph.store.embedded import EmbeddedStore
 
     return EmbeddedStore(address, read_only=read_only)

@@ -98,6 +98,13 @@ class EmbeddedStore:
         names = result.get_column_names()
         return [dict(zip(names, map(_plain, row))) for row in result.get_all()]
 
+    def arrow(self, cypher: str, params: dict[str, Any] | None = None) -> pa.Table:
+        """A query's rows as an Arrow table (fast bulk reads, e.g. for `lensgraph copy`)."""
+        try:
+            return self._conn.execute(cypher, params or {}).get_as_arrow()
+        except RuntimeError as e:
+            raise StoreError(f"query failed: {e}") from None
+
     def has_model(self, name: str) -> bool:
         return bool(self.rows("MATCH (m:Model) WHERE m.name = $n RETURN m.name", {"n": name}))
 
@@ -147,7 +154,8 @@ class EmbeddedStore:
         with self._transaction(f"writing pass {graph.uid}"):
             if status is not None:  # an incomplete pass left by another writer: start over
                 self._delete_pass(graph.uid)
-            row = dict(graph.pass_, complete=False, created=_dt.datetime.now(_dt.UTC).isoformat())
+            now = _dt.datetime.now(_dt.UTC).isoformat()
+            row = dict(graph.pass_, complete=False, created=graph.pass_.get("created") or now)  # kept by copy
             self._copy("Pass", pa.Table.from_pylist([row], schema=schema.arrow_schema("Pass")))
             self._copy("HiddenState", graph.states)
             self._copy("FLOWS_TO", graph.flows)

@@ -1,0 +1,23 @@
+// Intersection score (Dar et al.): |top-k(a) ∩ top-k(b)| / k between paired components, per layer, over passes.
+// States of kind a and kind b are paired within a pass and layer, and within a head when both are per-head
+// (value vs its head, head vs attn_out, ...). Top-k tokens are a state's PROMOTES edges, so k ≤ 5 (the
+// PROMOTES edges written per node). `score` averages over the pairs of all passes; `passes` counts passes.
+// @param a: str = 'value'  the first state kind
+// @param b: str = 'head'  the second state kind
+// @param k: int = 5  top-k, at most the PROMOTES edges written per node
+// @param model: str = ''  only passes of this model ('' = all)
+// @param pass: str = ''  only this pass uid ('' = all)
+MATCH (p:Pass)
+WHERE p.complete = true AND ($model = '' OR p.model = $model) AND ($pass = '' OR p.uid = $pass)
+MATCH (x:HiddenState)
+WHERE x.pass = p.uid AND x.kind = $a
+MATCH (y:HiddenState)
+WHERE y.pass = p.uid AND y.kind = $b AND y.layer = x.layer AND (x.head IS NULL OR y.head IS NULL OR x.head = y.head)
+OPTIONAL MATCH (y)-[ry:PROMOTES]->(ty:Token)
+WHERE ry.rank <= $k
+WITH p, x, y, collect(ty.uid) AS top_y
+OPTIONAL MATCH (x)-[rx:PROMOTES]->(t:Token)
+WHERE rx.rank <= $k AND t.uid IN top_y
+WITH p, x, y, count(t) AS shared
+RETURN x.layer AS layer, avg(shared * 1.0 / $k) AS score, count(*) AS pairs, count(DISTINCT p.uid) AS passes
+ORDER BY layer

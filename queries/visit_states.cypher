@@ -1,0 +1,26 @@
+// The states of a VISIT reduced graph: one pass, a layer range, every head, the top-k keys and values per head.
+// Every state of the range except key and value states, which are kept only when their attention score is
+// among the k largest into their query (keys) or head (values); ties go to the earlier source position.
+// The final node is included when the range reaches the last layer; states are read by primary key (see pass-layers).
+// @param pass: str  the pass uid
+// @param first: int = 0  first layer
+// @param last: int = 1000000  last layer
+// @param k: int = 3  keys and values kept per head
+MATCH (p:Pass)
+WHERE p.uid = $pass AND p.complete = true
+MATCH (m:Model)
+WHERE m.name = p.model
+MATCH (s:HiddenState)
+WHERE s.pass = p.uid AND ((s.layer >= $first AND s.layer <= $last) OR (s.kind = 'final' AND $last >= m.n_layers - 1))
+OPTIONAL MATCH (s)-[f:FLOWS_TO]->(t:HiddenState)<-[g:FLOWS_TO]-(o:HiddenState)
+WHERE s.kind IN ['key', 'value'] AND f.kind = s.kind AND g.kind = s.kind
+  AND (g.score > f.score OR (g.score = f.score AND o.position < s.position))
+WITH s.uid AS uid, count(o) AS above
+WHERE above < $k
+MATCH (h:HiddenState)
+WHERE h.uid = uid
+RETURN h.uid AS uid, h.layer AS layer, h.kind AS kind, h.head AS head, h.position AS position,
+       h.source_token AS source_token, h.norm AS norm, h.entropy AS entropy,
+       h.top_tokens AS top_tokens, h.top_probs AS top_probs, h.target_rank AS target_rank,
+       h.target_prob AS target_prob
+ORDER BY uid
