@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -91,12 +92,13 @@ def bench_model(name: str, n_prompts: int, cached_static: bool) -> dict:
         "write_rows_per_s": rows / med("write"), "vectors_per_pass": vectors,
         "batched_vectors_per_s": batched, "naive_vectors_per_s": naive, "batched_over_naive": batched / naive,
         "matmul_gflops": rate, "projection_efficiency": flops / med("project") / 1e9 / rate,
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default="smollm2-135m,random:gpt2-small")
+    parser.add_argument("--models", default="smollm2-135m,random:gpt2-small,gemma3-270m")
     parser.add_argument("--prompts", type=int, default=10)
     parser.add_argument("--cached-static", action="store_true", help="reuse the static cache (skip its cost)")
     args = parser.parse_args()
@@ -118,6 +120,7 @@ def main() -> None:
               f"batched vs {r['naive_vectors_per_s']:,.0f}/s naive = {r['batched_over_naive']:.1f}x; "
               f"efficiency {100 * r['projection_efficiency']:.0f}% of the {r['matmul_gflops']:.0f} GFLOP/s "
               "fp32 matmul rate measured here")
+        print(f"  peak RSS so far {r['peak_rss_gb']:.2f} GB")
 
 
 if __name__ == "__main__":

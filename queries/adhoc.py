@@ -76,8 +76,7 @@ def run_read_only(store: Store, text: str, params: dict[str, Any] | None = None,
     if limit < 1 or timeout_s <= 0:
         raise InputError("--limit and --timeout must be positive")
     statement = check_read_only(text)
-    # LadybugDB's per-connection time limit (the CLI's store connection serves this one query)
-    store.rows(f"CALL timeout={max(1, round(timeout_s * 1000))}")
+    _set_time_limit(store, timeout_s)
     limited = _limited(statement, limit)
     try:
         rows = store.rows(limited, params)
@@ -91,8 +90,15 @@ def run_read_only(store: Store, text: str, params: dict[str, Any] | None = None,
     return Result(rows[:limit], len(rows) > limit)
 
 
+def _set_time_limit(store: Store, timeout_s: float) -> None:
+    if hasattr(store, "query_timeout_s"):  # Neo4j: a server-side timeout on each read transaction
+        store.query_timeout_s = timeout_s
+    else:  # LadybugDB: per connection, and the CLI's connection serves this one query
+        store.rows(f"CALL timeout={max(1, round(timeout_s * 1000))}")
+
+
 def _explain(error: StoreError, timeout_s: float) -> InputError:
     message = str(error).removeprefix("query failed: ")
-    if message.startswith("Interrupted"):
+    if message.startswith("Interrupted") or "TransactionTimedOut" in message:
         return InputError(f"the query ran past the {timeout_s:g} s time limit; narrow it or raise --timeout")
     return InputError(f"the query failed: {message}")

@@ -69,8 +69,8 @@ def test_ingest_passes_query_export(store: Path, tmp_path: Path) -> None:
     proc = lg("export", "--pass", france["uid"], "--layers", "1:1", "-o", str(out), "--store", str(store))
     assert proc.returncode == 0, proc.stderr
     svg = ET.parse(out).getroot()
-    titles = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}title")]
-    assert f"{france['uid']}/L1/head/h0" in titles and f"{france['uid']}/final" in titles
+    tooltips = " ".join(a.get("{http://www.w3.org/1999/xlink}title", "") for a in svg.iter("{http://www.w3.org/2000/svg}a"))
+    assert f"{france['uid']}/L1/head/h0" in tooltips and f"{france['uid']}/final" in tooltips
 
 
 def test_queries_lists_the_modules() -> None:

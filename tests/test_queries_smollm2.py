@@ -12,6 +12,8 @@ from queries import run
 from queries.subgraphs import flow_routes, visit_graph
 from tests.conftest import FRANCE, IOI, Ingested
 
+pytestmark = pytest.mark.slow
+
 
 def _uid(ingested: Ingested, prompt: str) -> str:
     return ingested.passes[prompt].uid

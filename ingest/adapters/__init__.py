@@ -24,7 +24,7 @@ def adapter_for(config: Any) -> Adapter:
         families = sorted({a.family for a in ADAPTERS.values()})
         raise ModelError(
             f"architecture {model_type!r} is not supported; supported families: {', '.join(families)} "
-            f"(model types: {', '.join(sorted(ADAPTERS))}). docs/SCHEMA.md explains how a family maps."
+            f"(model types: {', '.join(sorted(ADAPTERS))}); docs/ADDING_A_MODEL.md shows how to add one."
         ) from None
 
 

@@ -91,7 +91,7 @@ class EmbeddedStore:
     def rows(self, cypher: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         try:
             result = self._conn.execute(cypher, params or {})
-        except RuntimeError as e:
+        except (RuntimeError, ValueError) as e:  # ValueError: a parameter LadybugDB cannot type
             raise StoreError(f"query failed: {e}") from None
         if isinstance(result, list):  # several statements: the last one's rows
             result = result[-1]
@@ -102,7 +102,7 @@ class EmbeddedStore:
         """A query's rows as an Arrow table (fast bulk reads, e.g. for `lensgraph copy`)."""
         try:
             return self._conn.execute(cypher, params or {}).get_as_arrow()
-        except RuntimeError as e:
+        except (RuntimeError, ValueError) as e:
             raise StoreError(f"query failed: {e}") from None
 
     def has_model(self, name: str) -> bool:
