@@ -9,15 +9,15 @@
 // @param pass: str = ''  only this pass uid ('' = all)
 MATCH (p:Pass)
 WHERE p.complete = true AND ($model = '' OR p.model = $model) AND ($pass = '' OR p.uid = $pass)
-MATCH (x:HiddenState)
-WHERE x.pass = p.uid AND x.kind = $a
 MATCH (y:HiddenState)
-WHERE y.pass = p.uid AND y.kind = $b AND y.layer = x.layer AND (x.head IS NULL OR y.head IS NULL OR x.head = y.head)
+WHERE y.pass = p.uid AND y.kind = $b
 OPTIONAL MATCH (y)-[ry:PROMOTES]->(ty:Token)
 WHERE ry.rank <= $k
-WITH p, x, y, collect(ty.uid) AS top_y
+WITH p, y, collect(ty.uid) AS top_y
+MATCH (x:HiddenState)
+WHERE x.pass = p.uid AND x.kind = $a AND x.layer = y.layer AND (x.head IS NULL OR y.head IS NULL OR x.head = y.head)
 OPTIONAL MATCH (x)-[rx:PROMOTES]->(t:Token)
-WHERE rx.rank <= $k AND t.uid IN top_y
-WITH p, x, y, count(t) AS shared
+WHERE rx.rank <= $k
+WITH p, x, y, sum(CASE WHEN t.uid IN top_y THEN 1 ELSE 0 END) AS shared
 RETURN x.layer AS layer, avg(shared * 1.0 / $k) AS score, count(*) AS pairs, count(DISTINCT p.uid) AS passes
 ORDER BY layer

@@ -64,24 +64,24 @@ def families(tmp_path_factory: pytest.TempPathFactory, tiny: dict[str, Ingested]
     store.close()
 
 
+def _bundled(factory: pytest.TempPathFactory, name: str, prompts: list[str]):  # noqa: ANN202
+    path = factory.mktemp(name) / "store.lbug"
+    store = open_store(str(path))
+    ingestor = Ingestor(name)
+    yield Ingested(ingestor, store, path, ingest_into(ingestor, store, prompts))
+    store.close()
+
+
 @pytest.fixture(scope="session")
 def gemma(tmp_path_factory: pytest.TempPathFactory) -> Ingested:
     """The bundled Gemma 3 270M (real weights; 262k vocabulary, 4 heads / 1 KV head, extra norms)."""
-    path = tmp_path_factory.mktemp("gemma") / "store.lbug"
-    store = open_store(str(path))
-    ingestor = Ingestor("gemma3-270m")
-    yield Ingested(ingestor, store, path, ingest_into(ingestor, store, [JAPAN, FRANCE]))
-    store.close()
+    yield from _bundled(tmp_path_factory, "gemma3-270m", [JAPAN, FRANCE])
 
 
 @pytest.fixture(scope="session")
 def smol(tmp_path_factory: pytest.TempPathFactory) -> Ingested:
     """The bundled SmolLM2-135M (real weights) with the France and IOI prompts."""
-    path = tmp_path_factory.mktemp("smol") / "store.lbug"
-    store = open_store(str(path))
-    ingestor = Ingestor("smollm2-135m")
-    yield Ingested(ingestor, store, path, ingest_into(ingestor, store, [FRANCE, IOI]))
-    store.close()
+    yield from _bundled(tmp_path_factory, "smollm2-135m", [FRANCE, IOI])
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -99,12 +99,9 @@ def smol_facts(tmp_path_factory: pytest.TempPathFactory, smol: Ingested) -> Inge
     facts = json.loads((Path(__file__).parent.parent / "data" / "known_facts.json").read_text())
     prompts = sorted((f["prompt"] for f in facts), key=len)[:30]  # short prompts ingest faster
     path = tmp_path_factory.mktemp("smol_facts") / "store.lbug"
-    passes: dict[str, Prepared] = {}
-    for start in range(0, len(prompts), 10):
-        # a fresh store handle every 10 passes: one handle's buffer pool fills up after ~28 SmolLM2 passes
-        store = open_store(str(path))
-        passes.update(ingest_into(smol.ingestor, store, prompts[start : start + 10]))
-        store.close()
+    store = open_store(str(path))  # one handle for all 30 passes (it reopens itself to free its buffer pool)
+    passes = ingest_into(smol.ingestor, store, prompts)
+    store.close()
     store = open_store(str(path), read_only=True)
     yield Ingested(smol.ingestor, store, path, passes)
     store.close()

@@ -161,3 +161,20 @@ def test_unwritable_and_missing_store_paths(tmp_path: Path) -> None:
     (tmp_path / "junk.lbug").write_bytes(b"not a database" * 100)
     with pytest.raises(StoreError):
         open_store(str(tmp_path / "junk.lbug"))
+
+
+def test_a_long_run_on_one_handle_keeps_every_pass(tiny: dict[str, Ingested], tmp_path: Path) -> None:
+    """The store reopens itself every REOPEN_EVERY passes (to free LadybugDB's buffer pool): nothing is lost."""
+    from lensgraph.store.embedded import REOPEN_EVERY
+
+    ing = tiny["random:gpt2-tiny"].ingestor
+    store = open_store(str(tmp_path / "long.lbug"))
+    try:
+        store.write_model(ing.static())
+        prompts = [f"Prompt number {i} is" for i in range(REOPEN_EVERY + 3)]
+        for prompt in prompts:
+            assert ing.run(store, ing.prepare(PromptSpec(prompt))).written
+        assert sorted(r["prompt"] for r in run(store, "passes")) == sorted(prompts)
+        assert ing.run(store, ing.prepare(PromptSpec(prompts[0]))).written is False
+    finally:
+        store.close()

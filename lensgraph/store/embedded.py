@@ -16,6 +16,7 @@ from lensgraph.errors import StoreError
 from lensgraph.records import ModelGraph, PassGraph
 
 BUFFER_POOL_BYTES = int(os.environ.get("LENSGRAPH_BUFFER_POOL_MB", "1024")) * 1024**2
+REOPEN_EVERY = 8  # passes written between reopenings of the database (see EmbeddedStore._reopen)
 
 
 def _ddl() -> list[str]:
@@ -43,8 +44,6 @@ def _plain(value: Any) -> Any:
 
 class EmbeddedStore:
     def __init__(self, path: str, read_only: bool = False) -> None:
-        import ladybug
-
         self.path = str(path)
         target = Path(self.path)
         if read_only and not target.exists():
@@ -54,12 +53,25 @@ class EmbeddedStore:
             raise StoreError(f"cannot write a store at {self.path}: {parent} is not a writable directory")
         if target.is_dir():
             raise StoreError(f"{self.path} is a directory, not a lensgraph store file")
+        self._read_only = read_only
+        self._written = 0
+        self._open()
+        self._check_schema(read_only)
+
+    def _open(self) -> None:
+        import ladybug
+
         try:
-            self._db = ladybug.Database(self.path, buffer_pool_size=BUFFER_POOL_BYTES, read_only=read_only)
+            self._db = ladybug.Database(self.path, buffer_pool_size=BUFFER_POOL_BYTES, read_only=self._read_only)
             self._conn = ladybug.Connection(self._db)
         except RuntimeError as e:
             raise StoreError(f"cannot open the store at {self.path}: {e}") from None
-        self._check_schema(read_only)
+
+    def _reopen(self) -> None:
+        """LadybugDB 0.22 keeps part of every write's state in the buffer pool until the database is closed
+        (a 1 GiB pool fills after ~26 SmolLM2 passes, checkpoints or not); closing and reopening frees it."""
+        self.close()
+        self._open()
 
     # -- schema -----------------------------------------------------------------------------------
     def _tables(self) -> set[str]:
@@ -136,7 +148,10 @@ class EmbeddedStore:
             yield
             self._conn.execute("COMMIT")
         except BaseException as e:
-            self._conn.execute("ROLLBACK")
+            try:
+                self._conn.execute("ROLLBACK")
+            except RuntimeError:
+                pass  # LadybugDB already rolled back the failed statement's transaction
             if isinstance(e, RuntimeError):
                 raise StoreError(f"{what} failed, nothing was kept: {e}") from None
             raise
@@ -162,6 +177,9 @@ class EmbeddedStore:
             self._copy("ACTIVATES", graph.activates)
             self._copy("PROMOTES", graph.promotes)
             self._conn.execute("MATCH (p:Pass) WHERE p.uid = $u SET p.complete = true", {"u": graph.uid})
+        self._written += 1
+        if self._written % REOPEN_EVERY == 0:
+            self._reopen()
         return True
 
     def close(self) -> None:
