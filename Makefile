@@ -29,7 +29,7 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(BIN)/lensgraph ingest --model smollm2-135m --prompts-file data/demo_prompts.json --store $(STORE)
 	$(BIN)/lensgraph query target-heads --param k=5 --store $(STORE)
-	$(BIN)/lensgraph export --prompt "The capital of France is" --layers -3: -o demo.svg --store $(STORE)
+	$(BIN)/lensgraph export --query visit-graph --prompt "The capital of France is" --param first=27 -o demo.svg --store $(STORE)
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -3,7 +3,6 @@ page in headless Chromium. The store is real (random-weight GPT-2, written by th
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 import struct
