@@ -111,7 +111,7 @@ def main() -> None:
         print(f"\n== {r['model']}  ({r['layers']} layers, d_model {r['d_model']}, vocab {r['vocab']}; "
               f"{r['prompts']} prompts, median {r['median_tokens']} tokens)")
         print(f"  one-time: load {r['load_s']:.1f} s, static neurons {r['static_s']:.1f} s"
-              f"{' (cached)' if r['static_cached'] else ''}, write static nodes {r['model_write_s']:.1f} s")
+              f"{' (read from the cache where one existed)' if r['static_cached'] else ''}, write static nodes {r['model_write_s']:.1f} s")
         print(f"  per pass (median): forward {r['forward_s']:.3f} s | projection {r['project_s']:.3f} s | "
               f"graph build {r['build_s']:.3f} s | write {r['write_s']:.3f} s | total {r['pass_s']:.2f} s "
               f"({r['prompts_per_min']:.1f} prompts/min)")
