@@ -48,6 +48,16 @@ def test_several_models_share_one_store(tiny: dict[str, Ingested]) -> None:
         assert _count(store, "MATCH (t:Token) WHERE t.model = $m RETURN count(*) AS n", m=name) == s.vocab_size
 
 
+@pytest.fixture
+def fresh(tiny: dict[str, Ingested], tmp_path: Path):  # noqa: ANN201
+    """A new store holding random:llama-tiny's static nodes, and that model's ingestor."""
+    ing = tiny["random:llama-tiny"].ingestor
+    store = open_store(str(tmp_path / "fresh.lbug"))
+    store.write_model(ing.static())
+    yield store, ing
+    store.close()
+
+
 def _expect_one_complete_pass(store, ing, prepared) -> None:  # noqa: ANN001
     assert store.pass_status(prepared.uid) is True
     s = ing.loaded.spec
@@ -56,47 +66,37 @@ def _expect_one_complete_pass(store, ing, prepared) -> None:  # noqa: ANN001
     assert _count(store, "MATCH ()-[r:ACTIVATES]->() RETURN count(*) AS n") == want.activates
 
 
-def test_an_interrupted_write_keeps_nothing(tiny: dict[str, Ingested], tmp_path: Path) -> None:
-    ing = tiny["random:llama-tiny"].ingestor
-    store = open_store(str(tmp_path / "crash.lbug"))
-    try:
-        store.write_model(ing.static())
-        prepared = ing.prepare(PromptSpec(IOI))
-        real_copy = store._copy
+def test_an_interrupted_write_keeps_nothing(fresh: tuple) -> None:
+    store, ing = fresh
+    prepared = ing.prepare(PromptSpec(IOI))
+    real_copy = store._copy
 
-        def interrupted(table, data):  # noqa: ANN001, ANN202
-            if table == "ACTIVATES":
-                raise KeyboardInterrupt  # Ctrl-C in the middle of the pass's rows
-            real_copy(table, data)
+    def interrupted(table, data):  # noqa: ANN001, ANN202
+        if table == "ACTIVATES":
+            raise KeyboardInterrupt  # Ctrl-C in the middle of the pass's rows
+        real_copy(table, data)
 
-        store._copy = interrupted
-        with pytest.raises(KeyboardInterrupt):
-            ing.run(store, prepared)
-        store._copy = real_copy
-        assert store.pass_status(prepared.uid) is None
-        assert _count(store, "MATCH (h:HiddenState) RETURN count(*) AS n") == 0
-        assert ing.run(store, prepared).written is True
-        _expect_one_complete_pass(store, ing, prepared)
-    finally:
-        store.close()
-
-
-def test_an_incomplete_pass_is_hidden_then_replaced(tiny: dict[str, Ingested], tmp_path: Path) -> None:
-    """A pass present but not marked complete (another writer's leftovers) is invisible, then rewritten."""
-    ing = tiny["random:llama-tiny"].ingestor
-    store = open_store(str(tmp_path / "leftover.lbug"))
-    try:
-        store.write_model(ing.static())
-        prepared = ing.prepare(PromptSpec(FRANCE))
+    store._copy = interrupted
+    with pytest.raises(KeyboardInterrupt):
         ing.run(store, prepared)
-        store.rows("MATCH (p:Pass) WHERE p.uid = $u SET p.complete = false", {"u": prepared.uid})
-        store.rows("MATCH (h:HiddenState)-[r:ACTIVATES]->() WHERE h.layer = 1 DELETE r")  # half-written
-        assert run(store, "passes") == [] and len(run(store, "passes", incomplete=True)) == 1
-        assert run(store, "target-heads", k=1000) == []
-        assert ing.run(store, prepared).written is True
-        _expect_one_complete_pass(store, ing, prepared)
-    finally:
-        store.close()
+    store._copy = real_copy
+    assert store.pass_status(prepared.uid) is None
+    assert _count(store, "MATCH (h:HiddenState) RETURN count(*) AS n") == 0
+    assert ing.run(store, prepared).written is True
+    _expect_one_complete_pass(store, ing, prepared)
+
+
+def test_an_incomplete_pass_is_hidden_then_replaced(fresh: tuple) -> None:
+    """A pass present but not marked complete (another writer's leftovers) is invisible, then rewritten."""
+    store, ing = fresh
+    prepared = ing.prepare(PromptSpec(FRANCE))
+    ing.run(store, prepared)
+    store.rows("MATCH (p:Pass) WHERE p.uid = $u SET p.complete = false", {"u": prepared.uid})
+    store.rows("MATCH (h:HiddenState)-[r:ACTIVATES]->() WHERE h.layer = 1 DELETE r")  # half-written
+    assert run(store, "passes") == [] and len(run(store, "passes", incomplete=True)) == 1
+    assert run(store, "target-heads", k=1000) == []
+    assert ing.run(store, prepared).written is True
+    _expect_one_complete_pass(store, ing, prepared)
 
 
 CRASHER = """
