@@ -11,10 +11,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 setup: system-deps $(VENV)/.installed
 
 # Graphviz renders figures; Chromium (and its driver) and Node.js run the browser and Cypher-parser tests.
+# Only what is missing is installed: a NodeSource Node.js already carries npm and conflicts with Debian's.
 system-deps:
-	@command -v dot >/dev/null && command -v chromium >/dev/null && command -v chromedriver >/dev/null \
-	  && command -v npm >/dev/null || ( $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq \
-	  graphviz fonts-dejavu-core chromium chromium-driver nodejs npm >/dev/null )
+	@missing=""; \
+	for pair in dot:graphviz chromium:chromium chromedriver:chromium-driver node:nodejs npm:npm; do \
+	  command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
+	[ -z "$$missing" ] || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing >/dev/null; }
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
