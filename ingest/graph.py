@@ -11,7 +11,7 @@ import torch
 
 from ingest.adapters import LayerWeights, ModelSpec
 from ingest.capture import Capture
-from ingest.lens import LogitLens
+from ingest.lens import Factored, LensStats, LogitLens
 from ingest.static import lens_columns
 from lensgraph import schema
 from lensgraph.records import PassGraph
@@ -37,17 +37,23 @@ def contributions(total: torch.Tensor, parts: torch.Tensor) -> np.ndarray:
 
 
 @dataclass
-class _Builder:
-    pass_uid: str
+class Layout:
+    """One pass's nodes and edges, and the vectors still to be read through the lens (build's first stage)."""
+
+    pass_row: dict
     tokens: list[str]  # texts of the tokens the pass ran on
     position: int
+    target_id: int
+    prediction_id: int
     uids: list[str] = field(default_factory=list)
     layer: list[int | None] = field(default_factory=list)
     kind: list[str] = field(default_factory=list)
     head: list[int | None] = field(default_factory=list)
     source: list[int] = field(default_factory=list)
     vectors: list[torch.Tensor] = field(default_factory=list)
+    factored: list[Factored] = field(default_factory=list)  # rows that are U[h] @ A[h] of a circuit
     edges: list[tuple[np.ndarray, np.ndarray, str, np.ndarray]] = field(default_factory=list)
+    act_from: list[tuple[int, int, str, torch.Tensor, torch.Tensor]] = field(default_factory=list)
 
     def add(self, layer: int | None, kind: str, vectors: torch.Tensor, heads: list[int] | None = None,
             sources: list[int] | None = None) -> np.ndarray:
@@ -57,13 +63,22 @@ class _Builder:
         for i in range(n):
             h = heads[i] if heads is not None else None
             s = sources[i] if sources is not None else None
-            self.uids.append(schema.state_uid(self.pass_uid, layer, kind, h, s))
+            self.uids.append(schema.state_uid(self.pass_row["uid"], layer, kind, h, s))
             self.layer.append(layer)
             self.kind.append(kind)
             self.head.append(h)
             self.source.append(self.position if s is None else s)
         self.vectors.append(vectors)
         return np.arange(start, start + n)
+
+    def add_heads(self, layer: int, kind: str, key: str, U: torch.Tensor, A: torch.Tensor,
+                  sources: bool = False) -> np.ndarray:
+        """Nodes U[h] @ A[h] for every head h (U [H, R, d_head], A [H, d_head, d_model]), head-major."""
+        H, R, _ = U.shape
+        rows = self.add(layer, kind, torch.bmm(U, A).reshape(H * R, -1), [h for h in range(H) for _ in range(R)],
+                        [s for _ in range(H) for s in range(R)] if sources else None)
+        self.factored.append(Factored((layer, key), A, U, rows))
+        return rows
 
     def one(self, layer: int | None, kind: str, vector: torch.Tensor) -> int:
         return int(self.add(layer, kind, vector[None])[0])
@@ -76,19 +91,13 @@ class _Builder:
                            np.broadcast_to(np.asarray(score, np.float64), n)))
 
 
-def build(spec: ModelSpec, weights: list[LayerWeights], cap: Capture, lens: LogitLens, tables: ModelTables,
-          pass_row: dict, target_id: int, top_k: int, promotes_k: int,
-          timings: dict[str, float] | None = None) -> PassGraph:
-    """The pass's HiddenStates, FLOWS_TO, ACTIVATES and PROMOTES rows, every node annotated.
-
-    `timings`, when given, receives the seconds spent in the logit-lens projection ('project')."""
+def layout(spec: ModelSpec, weights: list[LayerWeights], cap: Capture, tables: ModelTables, pass_row: dict,
+           target_id: int) -> Layout:
+    """Every node and edge of the pass, with the vectors its nodes stand for (not yet annotated)."""
     pos = len(cap.token_ids) - 1
     S, H = pos + 1, spec.n_heads
     kv = torch.arange(H) // spec.group  # the key/value head each query head reads
-    heads_s = [h for h in range(H) for _ in range(S)]
-    sources_s = [s for _ in range(H) for s in range(S)]
-    b = _Builder(pass_row["uid"], [str(tables.texts[t]) for t in cap.token_ids], pos)
-    act_from: list[tuple[int, int, str, np.ndarray, np.ndarray]] = []  # (node, layer, kind, coef, pre)
+    b = Layout(pass_row, [str(tables.texts[t]) for t in cap.token_ids], pos, target_id, int(cap.logits.argmax()))
     prev_post = None
     for layer, (c, w) in enumerate(zip(cap.layers, weights)):
         resid_pre = b.one(layer, "resid_pre", c.resid_pre[pos])
@@ -99,21 +108,20 @@ def build(spec: ModelSpec, weights: list[LayerWeights], cap: Capture, lens: Logi
         # queries and keys read through the other side's circuit (VISIT D.3): q·k = (q W_K^T)·x_src
         query = b.add(layer, "query", torch.einsum("hd,hmd->hm", c.q[pos], w.W_K[kv]), list(range(H)))
         b.link(ln1, query, "read")
-        key_vecs = torch.einsum("shd,hmd->hsm", c.k[:, kv], w.W_Q).reshape(H * S, -1)
-        key = b.add(layer, "key", key_vecs, heads_s, sources_s)
+        key = b.add_heads(layer, "key", "W_Q", c.k[:, kv].transpose(0, 1), w.W_Q.transpose(1, 2), sources=True)
         attn = c.attn[:, :S].reshape(-1).double().numpy()  # [H*S], head-major like key/value
         b.link(key, np.repeat(query, S), "key", attn)
         # values and heads in the residual basis, through each head's slice of W_O
-        value_vecs = torch.einsum("shd,hdm->hsm", c.v[:, kv], w.W_O).reshape(H * S, -1)
-        head_vecs = torch.einsum("hd,hdm->hm", c.concat[pos].reshape(H, spec.d_head), w.W_O)
-        head = b.add(layer, "head", head_vecs, list(range(H)))
+        concat_h = c.concat[pos].reshape(H, 1, spec.d_head)
+        head = b.add_heads(layer, "head", "W_O", concat_h, w.W_O)
+        head_vecs = b.vectors[-1]
         b.link(query, head, "query")
-        value = b.add(layer, "value", value_vecs, heads_s, sources_s)
+        value = b.add_heads(layer, "value", "W_O", c.v[:, kv].transpose(0, 1), w.W_O, sources=True)
         b.link(value, np.repeat(head, S), "value", attn)
         heads_sum = head_vecs.sum(0)
         concat = b.one(layer, "concat", heads_sum)
         b.link(head, concat, "sum", contributions(heads_sum, head_vecs))
-        act_from.append((concat, layer, "attn_o", c.concat[pos], c.concat[pos]))
+        b.act_from.append((concat, layer, "attn_o", c.concat[pos], c.concat[pos]))
         attn_out = b.one(layer, "attn_out", c.attn_out[pos])
         if spec.post_norms:  # Gemma: attn_out = norm(concat W_O + b_O)
             b.link(concat, attn_out, "norm")
@@ -128,7 +136,7 @@ def build(spec: ModelSpec, weights: list[LayerWeights], cap: Capture, lens: Logi
             b.link(attn_out, mlp_input, "sum", share[1])
         ln2 = b.one(layer, "ln2", c.ln2[pos])
         b.link(mlp_input, ln2, "norm")
-        act_from.append((ln2, layer, "mlp", c.coef[pos], c.pre[pos]))
+        b.act_from.append((ln2, layer, "mlp", c.coef[pos], c.pre[pos]))
         mlp_out = b.one(layer, "mlp_out", c.mlp_out[pos])
         b.link(ln2, mlp_out, "read")
         resid_post = b.one(layer, "resid_post", c.resid_post[pos])
@@ -144,24 +152,39 @@ def build(spec: ModelSpec, weights: list[LayerWeights], cap: Capture, lens: Logi
         prev_post = resid_post
     final = b.one(None, schema.FINAL_KIND, cap.layers[-1].resid_post[pos])
     b.link(prev_post, final, "norm")
+    return b
 
-    prediction_id = int(cap.logits.argmax())
-    X = torch.cat(b.vectors)
+
+def annotate(layouts: list[Layout], lens: LogitLens, top_k: int,
+             timings: dict[str, float] | None = None) -> list[LensStats]:
+    """The lens annotation of every node of several passes, in one projection: a circuit shared by the
+    passes (a layer's W_O or W_Q) is factored once for all of them when that saves FLOPs."""
     t0 = time.perf_counter()
-    stats = lens.stats(X, top_k, {"target": target_id, "pred": prediction_id})
+    offsets = np.cumsum([0] + [len(b.uids) for b in layouts])
+    X = torch.cat([v for b in layouts for v in b.vectors])
+    n = [len(b.uids) for b in layouts]
+    tracked = {"target": np.repeat([b.target_id for b in layouts], n),
+               "pred": np.repeat([b.prediction_id for b in layouts], n)}
+    factored = [Factored(f.key, f.A, f.U, f.rows + off) for b, off in zip(layouts, offsets) for f in b.factored]
+    stats = lens.stats(X, top_k, tracked, factored)
     if timings is not None:
         timings["project"] = time.perf_counter() - t0
+    return [stats.take(slice(offsets[i], offsets[i + 1])) for i in range(len(layouts))]
+
+
+def assemble(b: Layout, stats: LensStats, tables: ModelTables, promotes_k: int) -> PassGraph:
+    """The pass's tables from its layout and its nodes' annotations."""
     uids = np.array(b.uids, dtype=object)
     n = len(uids)
     states = pa.table({
-        "uid": uids.tolist(), "pass": [b.pass_uid] * n, "layer": pa.array(b.layer, pa.int64()),
+        "uid": uids.tolist(), "pass": [b.pass_row["uid"]] * n, "layer": pa.array(b.layer, pa.int64()),
         "kind": b.kind, "head": pa.array(b.head, pa.int64()), "position": np.array(b.source, np.int64),
         "source_token": [b.tokens[s] for s in b.source], "norm": stats.norm, "entropy": stats.entropy,
         **lens_columns(stats, tables.texts),
         "target_rank": stats.ranks["target"], "target_prob": stats.probs["target"],
         "pred_rank": stats.ranks["pred"], "pred_prob": stats.probs["pred"],
     }, schema=schema.arrow_schema("HiddenState"))
-    return PassGraph(pass_row, states, _flows(b, uids), _activates(act_from, uids, tables),
+    return PassGraph(b.pass_row, states, _flows(b, uids), _activates(b.act_from, uids, tables),
                      _promotes(stats.top_ids, stats.top_probs, uids, tables, promotes_k))
 
 
@@ -176,7 +199,7 @@ def _ranks(groups: np.ndarray, score: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _flows(b: _Builder, uids: np.ndarray) -> pa.Table:
+def _flows(b: Layout, uids: np.ndarray) -> pa.Table:
     src = np.concatenate([e[0] for e in b.edges])
     dst = np.concatenate([e[1] for e in b.edges])
     kind = np.concatenate([np.full(len(e[0]), e[2], dtype=object) for e in b.edges])

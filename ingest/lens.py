@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
 from torch import nn
 
-CHUNK_ELEMENTS = 2**25  # logits per chunk (128 MB of fp32): bounds memory for any vocabulary size
+from ingest.scan import scan
+
+CHUNK_ELEMENTS = 2**23  # logits per chunk (32 MB of fp32): bounds memory and stays near the cache
+FACTOR_MARGIN = 0.7  # factor a circuit only when it needs under this share of the direct FLOPs
 
 
 @dataclass
@@ -24,6 +28,33 @@ class LensStats:
     ranks: dict[str, np.ndarray]  # name -> [N] rank of a tracked token (e.g. target, prediction)
     probs: dict[str, np.ndarray]  # name -> [N] its probability
 
+    @classmethod
+    def empty(cls, norm: np.ndarray, k: int, names: list[str]) -> LensStats:
+        n = len(norm)
+        return cls(norm, np.zeros(n), np.zeros((n, k), np.int64), np.zeros((n, k)), np.zeros((n, k), np.int64),
+                   np.zeros((n, k)), {t: np.zeros(n, np.int64) for t in names}, {t: np.zeros(n) for t in names})
+
+    def take(self, rows: np.ndarray | slice) -> LensStats:
+        return LensStats(self.norm[rows], self.entropy[rows], self.top_ids[rows], self.top_probs[rows],
+                         self.bottom_ids[rows], self.bottom_probs[rows],
+                         {t: r[rows] for t, r in self.ranks.items()}, {t: p[rows] for t, p in self.probs.items()})
+
+
+@dataclass
+class Factored:
+    """Rows of X that are X[rows] = U[h] @ A[h] for the H heads of one circuit (e.g. a layer's W_O).
+
+    The final norm is x -> s(x)·(x C)·diag(g) + b (C centres for LayerNorm, is the identity for RMSNorm), so
+    their logits are s(x)·U[h] @ M[h] + b W_U + b_U with M[h] = A[h] C diag(g) W_U [d_head, vocab]: a row then
+    costs d_head instead of d_model multiply-adds per token. M costs d_head·d_model·vocab per head, so it pays
+    only when the circuit has enough rows; blocks with the same `key` share one M.
+    """
+
+    key: tuple  # identifies A, e.g. (layer, "W_O")
+    A: torch.Tensor  # [H, d_head, d_model]
+    U: torch.Tensor  # [H, R, d_head]
+    rows: np.ndarray  # [H*R] rows of X, head-major
+
 
 class LogitLens:
     def __init__(self, final_norm: nn.Module, W_U: torch.Tensor, b_U: torch.Tensor | None,
@@ -34,6 +65,9 @@ class LogitLens:
         self.softcap = softcap
         # vectors per matmul: large enough to be compute-bound, small enough to bound memory
         self.chunk = max(16, min(1024, CHUNK_ELEMENTS // W_U.shape[1]))
+        # a circuit's M[h] (d_head x vocab) stays in cache, so its matmuls are efficient in chunks whose
+        # logits stay there too, for the scan
+        self.factored_chunk = max(16, min(1024, CHUNK_ELEMENTS // 4 // W_U.shape[1]))
 
     def _affine(self, X: torch.Tensor) -> torch.Tensor:
         out = self.final_norm(X) @ self.W_U
@@ -52,52 +86,110 @@ class LogitLens:
         x = torch.ones(1, self.W_U.shape[0])
         return ((self._affine(x) + self._affine(-x)) / 2)[0]
 
-    def stats(self, X: torch.Tensor, k: int, tracked: dict[str, int] | None = None) -> LensStats:
-        """Annotate every row of X [N, d_model], `chunk` rows per matmul."""
-        return self.signed_stats(X, k, tracked, negated=False)[0]
+    # -- the final norm as scale · linear map + bias, for factored projections --------------------------
+    @cached_property
+    @torch.no_grad()
+    def basis(self) -> tuple[bool, torch.Tensor, torch.Tensor] | None:
+        """(centred, g, b) with final_norm(x) = s(x)·(x C)·g + b, read off the module itself (g up to a
+        positive factor, which s absorbs) and checked on random vectors; None if the norm is not of that form."""
+        d = self.W_U.shape[0]
+        b = self.final_norm(torch.zeros(1, d))[0]
+        centred = bool((self.final_norm(torch.ones(1, d))[0] - b).abs().max() <= 1e-6 * (1 + b.abs().max()))
+        probe = torch.where(torch.arange(d) % 2 == 0, 1.0, -1.0)
+        probe_c = probe - probe.mean() if centred else probe
+        g = (self.final_norm(probe[None])[0] - b) / probe_c
+        basis = centred, g, b
+        X = torch.randn(64, d) * torch.logspace(-2, 2, 64)[:, None]
+        expected = self.final_norm(X)
+        if not torch.allclose(self._rebuild(X, basis), expected, rtol=1e-4, atol=1e-5 * float(expected.abs().max())):
+            return None
+        return basis
 
-    def signed_stats(self, X: torch.Tensor, k: int, tracked: dict[str, int] | None = None,
-                     negated: bool = True) -> list[LensStats]:
-        """Stats of X and, when `negated`, of -X too, from the same matmul (see `offset`)."""
+    def _centre(self, X: torch.Tensor, centred: bool) -> torch.Tensor:
+        return X - X.mean(-1, keepdim=True) if centred else X
+
+    def _scale(self, X: torch.Tensor, basis: tuple[bool, torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """s(x) for each row of X [N, d_model] (0 where x C g = 0: the norm then gives b alone)."""
+        centred, g, b = basis
+        den = (self._centre(X, centred) * g).norm(dim=-1)
+        num = (self.final_norm(X) - b).norm(dim=-1)
+        return torch.where(den > 0, num / den.clamp(min=torch.finfo(X.dtype).tiny), 0.0)
+
+    def _rebuild(self, X: torch.Tensor, basis: tuple[bool, torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        centred, g, b = basis
+        return self._scale(X, basis)[:, None] * self._centre(X, centred) * g + b
+
+    def circuit(self, A: torch.Tensor) -> torch.Tensor:
+        """M = A C diag(g) W_U: [H, d_head, d_model] -> [H, d_head, vocab]."""
+        centred, g, _ = self.basis
+        H, d_head, d = A.shape
+        return (self._centre(A.reshape(-1, d), centred) * g).matmul(self.W_U).reshape(H, d_head, -1)
+
+    def _worth_factoring(self, blocks: list[Factored]) -> bool:
+        H, d_head, d = blocks[0].A.shape
+        R = sum(f.U.shape[1] for f in blocks)
+        return self.basis is not None and H * d_head * (d + R) < FACTOR_MARGIN * R * H * d
+
+    # -- annotation ------------------------------------------------------------------------------------
+    def stats(self, X: torch.Tensor, k: int, tracked: dict[str, int | np.ndarray] | None = None,
+              factored: list[Factored] = ()) -> LensStats:
+        """Annotate every row of X [N, d_model]; `tracked` names a token per row (or one for all rows) whose
+        rank and probability to report. Rows in `factored` blocks are projected through their circuit when
+        that needs fewer FLOPs (the same logits up to float rounding), the rest `chunk` rows per matmul."""
         tracked = tracked or {}
+        ids = np.stack([np.broadcast_to(np.asarray(t, np.int64), (X.shape[0],)) for t in tracked.values()], 1) \
+            if tracked else np.zeros((X.shape[0], 0), np.int64)
+        out = LensStats.empty(X.norm(dim=-1).double().numpy(), k, list(tracked))
+        direct = np.ones(X.shape[0], bool)
+        by_key: dict[tuple, list[Factored]] = {}
+        for f in factored:
+            by_key.setdefault(f.key, []).append(f)
+        for blocks in by_key.values():
+            if self._worth_factoring(blocks):
+                self._factored(X, blocks, k, ids, out)
+                for f in blocks:
+                    direct[f.rows] = False
+        rows = np.flatnonzero(direct)
+        for start in range(0, len(rows), self.chunk):
+            r = rows[start:start + self.chunk]
+            _fill(out, r, self.logits(X[r]), k, ids[r])
+        return out
+
+    def _factored(self, X: torch.Tensor, blocks: list[Factored], k: int, ids: np.ndarray, out: LensStats) -> None:
+        M = self.circuit(blocks[0].A)  # [H, d_head, vocab]
+        const = self._affine(torch.zeros(1, X.shape[1]))[0]
+        H = M.shape[0]
+        U = torch.cat([f.U for f in blocks], 1)  # [H, R, d_head]
+        rows = np.concatenate([f.rows.reshape(H, -1) for f in blocks], 1)  # [H, R]
+        scale = self._scale(X[torch.from_numpy(rows.ravel())], self.basis).reshape(H, -1)
+        for h in range(H):
+            for start in range(0, U.shape[1], self.factored_chunk):
+                sl = slice(start, start + self.factored_chunk)
+                logits = self._cap((U[h, sl] @ M[h]).mul_(scale[h, sl, None]).add_(const))
+                _fill(out, rows[h, sl], logits, k, ids[rows[h, sl]])
+
+    def signed_stats(self, X: torch.Tensor, k: int, negated: bool = True) -> list[LensStats]:
+        """Stats of X and, when `negated`, of -X too, from the same matmul (see `offset`)."""
         c = self.offset() if negated else None
-        parts: list[list[LensStats]] = [[], []]
-        for start in range(0, X.shape[0], self.chunk):
-            affine = self._affine(X[start:start + self.chunk])
-            parts[0].append(_stats(self._cap(affine), k, tracked))
-            if c is not None:
-                parts[1].append(_stats(self._cap(2 * c - affine), k, tracked))
         norm = X.norm(dim=-1).double().numpy()
-        return [_concat(p, norm, k, tracked) for p in parts[: 2 if negated else 1]]
+        outs = [LensStats.empty(norm, k, []) for _ in range(2 if negated else 1)]
+        none = np.zeros((X.shape[0], 0), np.int64)
+        for start in range(0, X.shape[0], self.chunk):
+            r = np.arange(start, min(start + self.chunk, X.shape[0]))
+            affine = self._affine(X[start:start + self.chunk])
+            _fill(outs[0], r, self._cap(affine), k, none[r])
+            if c is not None:
+                _fill(outs[1], r, self._cap(2 * c - affine), k, none[r])
+        return outs
 
 
-def _concat(parts: list[LensStats], norm: np.ndarray, k: int, tracked: dict[str, int]) -> LensStats:
-    if not parts:
-        ids, probs = np.zeros((0, k), np.int64), np.zeros((0, k))
-        return LensStats(norm, np.zeros(0), ids, probs, ids, probs,
-                         {n: np.zeros(0, np.int64) for n in tracked}, {n: np.zeros(0) for n in tracked})
-    cat = np.concatenate
-    return LensStats(
-        norm, cat([p.entropy for p in parts]),
-        cat([p.top_ids for p in parts]), cat([p.top_probs for p in parts]),
-        cat([p.bottom_ids for p in parts]), cat([p.bottom_probs for p in parts]),
-        {n: cat([p.ranks[n] for p in parts]) for n in tracked},
-        {n: cat([p.probs[n] for p in parts]) for n in tracked},
-    )
-
-
-def _stats(logits: torch.Tensor, k: int, tracked: dict[str, int]) -> LensStats:
-    """logits [n, vocab] -> annotations. One softmax pass; entropy = logsumexp - E_p[logit]."""
-    probs = torch.softmax(logits, dim=-1)
-    top_l, top_i = logits.topk(k, dim=-1)
-    _, bot_i = logits.topk(k, dim=-1, largest=False)
-    top_p = probs.gather(-1, top_i)
-    lse = top_l[:, 0] - top_p[:, 0].log()  # from the most probable token, where p is never 0
-    entropy = lse - torch.einsum("nv,nv->n", probs, logits)
-    ranks, tprobs = {}, {}
-    for name, token in tracked.items():
-        # a float sum of the comparison is ~2x faster than an integer one, and exact below 2**24
-        ranks[name] = ((logits > logits[:, token : token + 1]).float().sum(-1) + 1).long().numpy()
-        tprobs[name] = probs[:, token].double().numpy()
-    return LensStats(np.zeros(0), entropy.double().numpy(), top_i.numpy(), top_p.double().numpy(),
-                     bot_i.numpy(), probs.gather(-1, bot_i).double().numpy(), ranks, tprobs)
+def _fill(out: LensStats, rows: np.ndarray, logits: torch.Tensor, k: int, tracked: np.ndarray) -> None:
+    """Write the annotations of logits [n, vocab] into rows `rows` of `out` (one compiled scan: ingest/scan.py)."""
+    L = logits.contiguous().numpy()
+    lse, out.entropy[rows], out.top_ids[rows], top_l, out.bottom_ids[rows], bot_l, ranks = scan(L, k, tracked)
+    out.top_probs[rows] = np.exp(top_l - lse[:, None])
+    out.bottom_probs[rows] = np.exp(bot_l - lse[:, None])
+    tracked_logits = np.take_along_axis(L, tracked, 1)
+    for j, name in enumerate(out.ranks):
+        out.ranks[name][rows] = ranks[:, j]
+        out.probs[name][rows] = np.exp(tracked_logits[:, j] - lse)

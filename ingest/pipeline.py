@@ -12,8 +12,8 @@ import numpy as np
 
 import lensgraph
 from ingest.adapters import LayerWeights
-from ingest.capture import capture
-from ingest.graph import ModelTables, build
+from ingest.capture import Capture, capture
+from ingest.graph import Layout, ModelTables, annotate, assemble, layout
 from ingest.lens import LogitLens
 from ingest.loading import LoadedModel, load_model
 from ingest.prompts import PromptSpec
@@ -99,18 +99,54 @@ class Ingestor:
     def static(self, progress: Callable[[int, int], None] = lambda i, n: None) -> ModelGraph:
         return static_graph(self.loaded, self.weights, self.lens, self.tables.texts, self.top_k, progress)
 
-    # -- one pass -------------------------------------------------------------------------------------
+    # -- passes ---------------------------------------------------------------------------------------
     def run(self, store: Store, p: Prepared) -> PassResult:
-        if store.pass_status(p.uid):
-            return PassResult(p.uid, p.spec.prompt, written=False)
+        return self.run_batch(store, [p])[0]
+
+    def run_batch(self, store: Store, prepared: list[Prepared]) -> list[PassResult]:
+        """Capture the passes not yet complete in the store, annotate all their nodes in one projection
+        (circuits shared by the passes are factored once: see LogitLens.stats), then write each pass as
+        its own transaction. Timings are per pass; the shared projection is split evenly. A prompt given
+        twice is written once; its repeat reports written=False, as if it had been stored before."""
+        results: list[PassResult | None] = [None] * len(prepared)
+        todo: list[tuple[int, Layout, dict[str, float]]] = []
+        seen: set[str] = set()
+        for i, p in enumerate(prepared):
+            if p.uid in seen or store.pass_status(p.uid):
+                results[i] = PassResult(p.uid, p.spec.prompt, written=False)
+                continue
+            seen.add(p.uid)
+            todo.append((i, *self.lay_out(p)))
+        if todo:
+            shared: dict[str, float] = {}
+            stats = annotate([b for _, b, _ in todo], self.lens, self.top_k, shared)
+            for (i, b, timings), s in zip(todo, stats):
+                t0 = time.perf_counter()
+                graph = assemble(b, s, self.tables, self.promotes_k)
+                t1 = time.perf_counter()
+                store.write_pass(graph)
+                timings.update(project=shared["project"] / len(todo), write=time.perf_counter() - t1)
+                timings["build"] += t1 - t0
+                row = b.pass_row
+                results[i] = PassResult(row["uid"], row["prompt"], True, row["prediction"], row["prediction_prob"],
+                                        timings, graph.n_rows)
+        return results  # type: ignore[return-value]  # every slot is filled
+
+    def lay_out(self, p: Prepared) -> tuple[Layout, dict[str, float]]:
+        """Run the pass and lay out its graph, not yet annotated; with the seconds each step took."""
         t0 = time.perf_counter()
         cap = capture(self.loaded, p.token_ids[: p.position + 1])
         t1 = time.perf_counter()
+        b = layout(self.loaded.spec, self.weights, cap, self.tables, self._pass_row(p, cap),
+                   cap.logits.argmax().item() if p.target_id is None else p.target_id)
+        return b, {"forward": t1 - t0, "build": time.perf_counter() - t1}
+
+    def _pass_row(self, p: Prepared, cap: Capture) -> dict:
         prediction_id = int(cap.logits.argmax())
         target_id = prediction_id if p.target_id is None else p.target_id
         probs = cap.logits.double().softmax(-1)
         texts = self.tables.texts
-        row = {
+        return {
             "uid": p.uid, "model": self.loaded.name, "prompt": p.spec.prompt,
             "tokens": [str(texts[i]) for i in p.token_ids], "token_ids": p.token_ids, "position": p.position,
             "target": str(texts[target_id]), "target_id": target_id, "target_prob": float(probs[target_id]),
@@ -118,11 +154,3 @@ class Ingestor:
             "prediction_prob": float(probs[prediction_id]), "settings": json.dumps(p.settings, sort_keys=True),
             "lensgraph_version": lensgraph.__version__,
         }
-        timings = {"forward": t1 - t0}
-        graph = build(self.loaded.spec, self.weights, cap, self.lens, self.tables, row, target_id,
-                      self.top_k, self.promotes_k, timings)
-        t2 = time.perf_counter()
-        store.write_pass(graph)
-        timings.update(build=t2 - t1 - timings["project"], write=time.perf_counter() - t2)
-        return PassResult(p.uid, p.spec.prompt, True, row["prediction"], row["prediction_prob"], timings,
-                          graph.n_rows)

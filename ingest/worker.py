@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import lensgraph
 from ingest.pipeline import Ingestor, PassResult, Prepared
 from ingest.prompts import PromptSpec
+from lensgraph import config
 from lensgraph.catalog import Catalog, Job
 from lensgraph.errors import InputError, LensgraphError, ModelError
 from lensgraph.store import Store, open_store
@@ -56,8 +57,8 @@ class Outcome:
 class Worker:
     def __init__(self, catalog: Catalog, store: str, *, lease_s: float = LEASE_S, retry_s: float = RETRY_S,
                  say: Callable[[str], None] = lambda _: None,
-                 ingestors: dict[tuple[str, int], Ingestor] | None = None) -> None:
-        self.catalog, self.address = catalog, store
+                 ingestors: dict[tuple[str, int], Ingestor] | None = None, batch: int = config.BATCH) -> None:
+        self.catalog, self.address, self.batch = catalog, store, batch
         self.lease_s, self.retry_s, self.say = lease_s, retry_s, say
         self.id = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 10_000}"
         self._ingestors = ingestors if ingestors is not None else {}  # (model, top_k) -> one loaded model
@@ -70,39 +71,74 @@ class Worker:
         stop = stop or threading.Event()
         try:
             while not stop.is_set():
-                model = next(iter(self._ingestors), (None,))[0]
-                job = self.catalog.claim(self.id, self.lease_s, only, prefer_model=model)
-                if job is None:
+                jobs = self._claim(only)
+                if not jobs:
                     self._close_store()
                     left = self.catalog.counts(only)
                     if until_idle and left["queued"] + left["running"] == 0:
                         return
                     stop.wait(poll_s)
                     continue
-                on_outcome(self.work(job))
+                for outcome in self.work(jobs):
+                    on_outcome(outcome)
         finally:
             self._close_store()
 
-    def work(self, job: Job) -> Outcome:
-        """Run one claimed job to its outcome, heartbeating its lease meanwhile."""
+    def _claim(self, only: Collection[int] | None) -> list[Job]:
+        """Up to `batch` jobs of one model and top-k: their passes share one projection (Ingestor.run_batch)."""
+        model = next(iter(self._ingestors), (None,))[0]
+        jobs: list[Job] = []
+        while len(jobs) < self.batch:
+            job = self.catalog.claim(self.id, self.lease_s, only, prefer_model=jobs[0].model if jobs else model)
+            if job is None:
+                break
+            if jobs and (job.model, job.top_k) != (jobs[0].model, jobs[0].top_k):
+                self.catalog.release(job.id, self.id)  # for the next batch
+                break
+            jobs.append(job)
+        return jobs
+
+    def work(self, jobs: list[Job]) -> list[Outcome]:
+        """Run claimed jobs (one model and top-k) to their outcomes, heartbeating their leases meanwhile."""
         beating = threading.Event()
-        heart = threading.Thread(target=self._heartbeat, args=(job.id, beating), daemon=True)
+        heart = threading.Thread(target=self._heartbeat, args=([j.id for j in jobs], beating), daemon=True)
         heart.start()
+        outcomes: list[Outcome] = []
         try:
-            result = self._run(job)
-        except KeyboardInterrupt:
-            self.catalog.release(job.id, self.id)
-            raise
-        except LensgraphError as e:
-            permanent = isinstance(e, (InputError, ModelError))
-            return self._failed(job, str(e), permanent)
-        except Exception as e:  # noqa: BLE001 — any other failure is retried, then parked with its text
-            return self._failed(job, f"{type(e).__name__}: {e}", permanent=False)
+            try:
+                ingestor = self.ingestor(jobs[0].model, jobs[0].top_k)
+            except LensgraphError as e:
+                return [self._failed(j, str(e), isinstance(e, ModelError)) for j in jobs]
+            ready: list[tuple[Job, Prepared]] = []
+            for job in jobs:
+                try:
+                    ready.append((job, prepare(ingestor, PromptSpec(job.prompt, job.target, job.source,
+                                                                    job.target_is_attribute), job.position)))
+                except InputError as e:
+                    outcomes.append(self._failed(job, str(e), permanent=True))
+            try:
+                store = self._open_store()
+                if not store.has_model(ingestor.loaded.name):
+                    self.say(f"annotating the static neurons of {ingestor.loaded.name} (once per model and store)")
+                    store.write_model(ingestor.static())
+                results = ingestor.run_batch(store, [p for _, p in ready])
+                for (job, p), result in zip(ready, results):
+                    self._index(job, ingestor, p, result, store)
+                    self.catalog.finish(job.id, self.id, result.uid, result.written)
+                    outcomes.append(Outcome(job, "done", result))
+            except KeyboardInterrupt:
+                for job, _ in ready:
+                    self.catalog.release(job.id, self.id)
+                raise
+            except Exception as e:  # noqa: BLE001 — retried, then parked with its text; written passes are kept
+                done = {o.job.id for o in outcomes}
+                error = str(e) if isinstance(e, LensgraphError) else f"{type(e).__name__}: {e}"
+                permanent = isinstance(e, (InputError, ModelError))
+                outcomes += [self._failed(job, error, permanent) for job, _ in ready if job.id not in done]
         finally:
             beating.set()
             heart.join()
-        self.catalog.finish(job.id, self.id, result.uid, result.written)
-        return Outcome(job, "done", result)
+        return outcomes
 
     def _failed(self, job: Job, error: str, permanent: bool) -> Outcome:
         self._close_store()  # reopen for the next job: this one may have failed with the store
@@ -110,25 +146,13 @@ class Worker:
         self.say(f"job {job.id} ({job.source}) {'failed' if state == 'failed' else 'will be retried'}: {error}")
         return Outcome(job, state, error=error)
 
-    def _heartbeat(self, job_id: int, done: threading.Event) -> None:
+    def _heartbeat(self, job_ids: list[int], done: threading.Event) -> None:
         while not done.wait(self.lease_s / 3):
-            try:
-                self.catalog.heartbeat(job_id, self.id, self.lease_s)
-            except Exception:  # noqa: BLE001 — a missed beat only shortens the lease; the next may succeed
-                pass
-
-    # -- one pass -------------------------------------------------------------------------------------
-    def _run(self, job: Job) -> PassResult:
-        ingestor = self.ingestor(job.model, job.top_k)
-        prepared = prepare(ingestor, PromptSpec(job.prompt, job.target, job.source, job.target_is_attribute),
-                           job.position)
-        store = self._open_store()
-        if not store.has_model(ingestor.loaded.name):
-            self.say(f"annotating the static neurons of {ingestor.loaded.name} (once per model and store)")
-            store.write_model(ingestor.static())
-        result = ingestor.run(store, prepared)
-        self._index(job, ingestor, prepared, result, store)
-        return result
+            for job_id in job_ids:
+                try:
+                    self.catalog.heartbeat(job_id, self.id, self.lease_s)
+                except Exception:  # noqa: BLE001 — a missed beat only shortens the lease; the next may succeed
+                    pass
 
     def ingestor(self, model: str, top_k: int) -> Ingestor:
         """The loaded model; one at a time, as a second would double the memory."""

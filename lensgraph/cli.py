@@ -49,6 +49,13 @@ catalog_option = click.option(
 )
 
 
+batch_option = click.option(
+    "--batch", type=click.IntRange(1), default=config.BATCH, show_default=True,
+    help="Passes annotated together (their circuits are factored once: docs/PERFORMANCE.md); "
+    "default $LENSGRAPH_BATCH, else 32.",
+)
+
+
 @main.command()
 @click.option("--model", "-m", required=True, help="smollm2-135m, a Hugging Face id, a local directory, or random:<config>.")
 @click.option("--prompt", "-p", "prompts", multiple=True, help="A prompt (repeatable).")
@@ -57,11 +64,12 @@ catalog_option = click.option(
 @click.option("--target", "-t", help="The token to track (one token, e.g. ' Paris'); default: the model's prediction.")
 @click.option("--position", type=int, help="The analysed token position (negative counts from the end); default: last.")
 @click.option("--top-k", type=click.IntRange(1, 100), default=config.TOP_K, show_default=True, help="Top/bottom tokens kept per node.")
+@batch_option
 @store_option
 @catalog_option
 @friendly
 def ingest(model: str, prompts: tuple[str, ...], prompts_file: str | None, target: str | None,
-           position: int | None, top_k: int, store: str, catalog: str | None) -> None:
+           position: int | None, top_k: int, batch: int, store: str, catalog: str | None) -> None:
     """Run forward passes and store each one's full, annotated flow graph (submit, then work until done)."""
     from tqdm import tqdm
 
@@ -102,7 +110,7 @@ def ingest(model: str, prompts: tuple[str, ...], prompts_file: str | None, targe
     try:
         ids = jobs_db.submit(model, [p.spec for p in prepared], position, top_k)
         worker = Worker(jobs_db, store, say=lambda msg: tqdm.write(msg, file=sys.stderr),
-                        ingestors={(model, top_k): ingestor})
+                        ingestors={(model, top_k): ingestor}, batch=batch)
         written = stored = 0
         with tqdm(total=len(ids), desc=f"ingest {ingestor.loaded.name}", unit="pass", file=sys.stderr) as bar:
             def advance(outcome: Any) -> None:
@@ -487,10 +495,12 @@ def submit(model: str, prompts: tuple[str, ...], prompts_file: str | None, targe
 @click.option("--retry-after", type=click.FloatRange(0), default=5.0, show_default=True,
               help="Seconds before a failed job's next attempt (times its attempts so far).")
 @click.option("--poll", type=click.FloatRange(0.05), default=1.0, show_default=True, help="Seconds between polls.")
+@batch_option
 @store_option
 @catalog_option
 @friendly
-def worker(until_idle: bool, lease: float, retry_after: float, poll: float, store: str, catalog: str | None) -> None:
+def worker(until_idle: bool, lease: float, retry_after: float, poll: float, batch: int, store: str,
+           catalog: str | None) -> None:
     """Claim queued jobs and write their passes: the store's only writer (one worker per SQLite catalog)."""
     import signal
 
@@ -508,7 +518,7 @@ def worker(until_idle: bool, lease: float, retry_after: float, poll: float, stor
             say(f"job {job.id} done: {r.uid} ({what})")
 
     try:
-        w = Worker(jobs_db, store, lease_s=lease, retry_s=retry_after, say=say)
+        w = Worker(jobs_db, store, lease_s=lease, retry_s=retry_after, say=say, batch=batch)
         say(f"worker {w.id}: store {store}, catalog {jobs_db.url.rpartition('@')[2]}")
         w.run(until_idle=until_idle, poll_s=poll, on_outcome=report)
     finally:

@@ -32,8 +32,9 @@ def ingest_into(ingestor: Ingestor, store: Store, prompts: list[str]) -> dict[st
     if not store.has_model(ingestor.loaded.name):
         store.write_model(ingestor.static())
     prepared = {p: ingestor.prepare(PromptSpec(p)) for p in prompts}
-    for p in prepared.values():
-        ingestor.run(store, p)
+    todo = list(prepared.values())
+    for start in range(0, len(todo), 32):  # as the worker does: the passes of a batch share one projection
+        ingestor.run_batch(store, todo[start:start + 32])
     return prepared
 
 

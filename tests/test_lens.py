@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from ingest.lens import LogitLens
+from ingest import lens as lens_module
+from ingest.lens import Factored, LensStats, LogitLens
+from ingest.scan import scan
 from tests.conftest import Ingested
 
 
@@ -76,3 +78,86 @@ def test_negated_neuron_directions_match_a_direct_projection(tiny: dict[str, Ing
         assert r["neg_h"] == pytest.approx(float(-(p * p.log()).sum()), rel=1e-4)
         p = _naive(lens, ing.ingestor.weights[1].W_in[:, r["i"]])
         assert r["inp"] == [texts[j] for j in p.topk(10).indices.tolist()]
+
+
+# -- the compiled scan and the factored projection against direct computations ----------------------------
+def test_scan_matches_torch_on_every_statistic() -> None:
+    torch.manual_seed(2)
+    logits = torch.randn(40, 3001) * torch.logspace(-1, 1.5, 40)[:, None]  # flat to very peaked rows
+    logits[0, 100:110] = logits[0].max() + 1  # ten tied maxima: the lower ids come first
+    tracked = torch.randint(0, 3001, (40, 2))
+    tracked[0, 0] = 105
+    lse, entropy, top_i, top_v, bot_i, bot_v, ranks = scan(logits.numpy(), 7, tracked.numpy())
+    L = logits.double()
+    p = L.softmax(-1)
+    np.testing.assert_allclose(lse, L.logsumexp(-1).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(entropy, -(p * p.log()).sum(-1).numpy(), rtol=1e-5, atol=1e-7)
+    assert top_i[0].tolist() == list(range(100, 107))
+    for r in range(1, 40):
+        assert top_i[r].tolist() == logits[r].topk(7).indices.tolist()
+        assert bot_i[r].tolist() == logits[r].topk(7, largest=False).indices.tolist()
+    np.testing.assert_array_equal(top_v, logits.topk(7).values.numpy())
+    np.testing.assert_array_equal(bot_v, logits.topk(7, largest=False).values.numpy())
+    expected = (logits[:, None, :] > logits.gather(1, tracked)[:, :, None]).sum(-1) + 1
+    np.testing.assert_array_equal(ranks, expected.numpy())
+    assert ranks[0, 0] == 1  # tied with the maximum: nothing is strictly higher
+
+
+class _NotAffine(torch.nn.Module):
+    """A final norm that is not scale · linear + bias: the lens must fall back to direct projection."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(x)
+
+
+def _assert_same_annotations(lens: LogitLens, X: torch.Tensor, a: LensStats, b: LensStats) -> None:
+    """a and b annotate the same rows up to float rounding: where ids or ranks differ, the tokens involved
+    must be tied to within that rounding in the direct logits."""
+    np.testing.assert_allclose(a.norm, b.norm, rtol=1e-5)
+    np.testing.assert_allclose(a.entropy, b.entropy, rtol=1e-3, atol=1e-6)
+    for x, y in ((a.top_probs, b.top_probs), (a.bottom_probs, b.bottom_probs), *zip(a.probs.values(),
+                                                                                      b.probs.values())):
+        np.testing.assert_allclose(x, y, rtol=2e-3, atol=1e-12)
+    differ = ((a.top_ids != b.top_ids).any(1) | (a.bottom_ids != b.bottom_ids).any(1)
+              | np.any([a.ranks[t] != b.ranks[t] for t in a.ranks], 0))
+    assert differ.mean() < 0.05, f"{differ.sum()} of {len(differ)} rows differ"
+    for r in np.flatnonzero(differ):
+        logits = lens.logits(X[r:r + 1])[0].double()
+        tol = 1e-4 * (1 + float(logits.abs().max()))
+        for ids_a, ids_b in ((a.top_ids[r], b.top_ids[r]), (a.bottom_ids[r], b.bottom_ids[r])):
+            np.testing.assert_allclose(logits[ids_a].numpy(), logits[ids_b].numpy(), atol=tol)
+
+
+@pytest.mark.parametrize("norm,b_U,softcap", [("layernorm", True, None), ("rmsnorm", False, None),
+                                              ("rmsnorm", False, 3.0), ("none", False, None)])
+def test_factored_projection_matches_the_direct_one(monkeypatch: pytest.MonkeyPatch, norm: str, b_U: bool,
+                                                    softcap: float | None) -> None:
+    torch.manual_seed(3)
+    d, d_head, H, R, vocab = 32, 4, 3, 50, 500
+    final_norm = {"layernorm": torch.nn.LayerNorm(d), "rmsnorm": torch.nn.RMSNorm(d, eps=1e-6),
+                  "none": _NotAffine()}[norm]
+    with torch.no_grad():
+        for p in final_norm.parameters():
+            p.normal_()
+    lens = LogitLens(final_norm, torch.randn(d, vocab), torch.randn(vocab) if b_U else None, softcap)
+    A, U = torch.randn(H, d_head, d), torch.randn(H, R, d_head)
+    X = torch.cat([torch.randn(7, d), torch.bmm(U, A).reshape(H * R, d)])
+    block = Factored(("layer", "W_O"), A, U, np.arange(7, 7 + H * R))
+    tracked = {"t": np.arange(len(X)) % vocab}
+    with torch.no_grad():
+        direct = lens.stats(X, 5, tracked)
+        monkeypatch.setattr(lens_module, "FACTOR_MARGIN", 1e9)
+        used, original = [], LogitLens._factored
+        monkeypatch.setattr(LogitLens, "_factored", lambda self, *args: used.append(1) or original(self, *args))
+        factored = lens.stats(X, 5, tracked, [block])
+    assert used == ([] if norm == "none" else [1])  # the circuit was used exactly when the norm allows
+    _assert_same_annotations(lens, X, direct, factored)
+
+
+def test_factoring_is_chosen_only_when_it_saves_flops() -> None:
+    lens = LogitLens(torch.nn.RMSNorm(64), torch.randn(64, 1000), None)
+    block = lambda R: Factored((0, "W_O"), torch.randn(4, 16, 64), torch.randn(4, R, 16), np.arange(4 * R))  # noqa: E731
+    # factored: H·d_head·(d_model + R) multiply-adds per token against R·H·d_model direct
+    assert not lens._worth_factoring([block(8)])
+    assert lens._worth_factoring([block(200)])
+    assert lens._worth_factoring([block(100), block(100)])  # blocks of one circuit add up

@@ -62,7 +62,10 @@ class EmbeddedStore:
         import ladybug
 
         try:
-            self._db = ladybug.Database(self.path, buffer_pool_size=BUFFER_POOL_BYTES, read_only=self._read_only)
+            # no checkpoint at each commit: it costs ~1 s per SmolLM2 pass and grows with the store; commits
+            # stay durable in the write-ahead log, and the checkpoint runs when _reopen closes the database
+            self._db = ladybug.Database(self.path, buffer_pool_size=BUFFER_POOL_BYTES, read_only=self._read_only,
+                                        auto_checkpoint=False)
             self._conn = ladybug.Connection(self._db)
         except RuntimeError as e:
             raise StoreError(f"cannot open the store at {self.path}: {e}") from None
