@@ -37,8 +37,10 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
+# docs/PERFORMANCE.md: ingest (SmolLM2 and random GPT-2 small), then queries on a 1,000-pass store (~30 min)
 bench: setup
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/queries.py --store bench.lbug --passes 1000
 
 clean:
-	rm -rf $(VENV) $(STORE) demo.svg
+	rm -rf $(VENV) $(STORE) demo.svg bench.lbug

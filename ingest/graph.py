@@ -155,17 +155,24 @@ def layout(spec: ModelSpec, weights: list[LayerWeights], cap: Capture, tables: M
     return b
 
 
+def stack(layouts: list[Layout]) -> tuple[torch.Tensor, list[Factored], np.ndarray]:
+    """The vectors of several passes as one matrix [N, d_model], their factored blocks re-indexed into it,
+    and where each pass's rows start (with N at the end)."""
+    offsets = np.cumsum([0] + [len(b.uids) for b in layouts])
+    X = torch.cat([v for b in layouts for v in b.vectors])
+    factored = [Factored(f.key, f.A, f.U, f.rows + off) for b, off in zip(layouts, offsets) for f in b.factored]
+    return X, factored, offsets
+
+
 def annotate(layouts: list[Layout], lens: LogitLens, top_k: int,
              timings: dict[str, float] | None = None) -> list[LensStats]:
     """The lens annotation of every node of several passes, in one projection: a circuit shared by the
     passes (a layer's W_O or W_Q) is factored once for all of them when that saves FLOPs."""
     t0 = time.perf_counter()
-    offsets = np.cumsum([0] + [len(b.uids) for b in layouts])
-    X = torch.cat([v for b in layouts for v in b.vectors])
-    n = [len(b.uids) for b in layouts]
+    X, factored, offsets = stack(layouts)
+    n = np.diff(offsets)
     tracked = {"target": np.repeat([b.target_id for b in layouts], n),
                "pred": np.repeat([b.prediction_id for b in layouts], n)}
-    factored = [Factored(f.key, f.A, f.U, f.rows + off) for b, off in zip(layouts, offsets) for f in b.factored]
     stats = lens.stats(X, top_k, tracked, factored)
     if timings is not None:
         timings["project"] = time.perf_counter() - t0

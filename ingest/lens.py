@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -130,6 +131,28 @@ class LogitLens:
         R = sum(f.U.shape[1] for f in blocks)
         return self.basis is not None and H * d_head * (d + R) < FACTOR_MARGIN * R * H * d
 
+    def plan(self, n_rows: int, factored: Sequence[Factored]) -> tuple[list[list[Factored]], np.ndarray]:
+        """How stats() projects n_rows rows: the circuits it factors (their blocks, grouped by key) and the
+        rows it projects directly."""
+        by_key: dict[tuple, list[Factored]] = {}
+        for f in factored:
+            by_key.setdefault(f.key, []).append(f)
+        circuits = [blocks for blocks in by_key.values() if self._worth_factoring(blocks)]
+        direct = np.ones(n_rows, bool)
+        for f in (f for blocks in circuits for f in blocks):
+            direct[f.rows] = False
+        return circuits, np.flatnonzero(direct)
+
+    def flops(self, n_rows: int, factored: Sequence[Factored]) -> float:
+        """The floating-point operations of that plan's matmuls: circuits, factored rows, direct rows."""
+        circuits, rows = self.plan(n_rows, factored)
+        d, vocab = self.W_U.shape
+        total = 2.0 * len(rows) * d * vocab
+        for blocks in circuits:
+            H, d_head, _ = blocks[0].A.shape
+            total += 2.0 * H * d_head * vocab * (d + sum(f.U.shape[1] for f in blocks))
+        return total
+
     # -- annotation ------------------------------------------------------------------------------------
     def stats(self, X: torch.Tensor, k: int, tracked: dict[str, int | np.ndarray] | None = None,
               factored: list[Factored] = ()) -> LensStats:
@@ -140,16 +163,9 @@ class LogitLens:
         ids = np.stack([np.broadcast_to(np.asarray(t, np.int64), (X.shape[0],)) for t in tracked.values()], 1) \
             if tracked else np.zeros((X.shape[0], 0), np.int64)
         out = LensStats.empty(X.norm(dim=-1).double().numpy(), k, list(tracked))
-        direct = np.ones(X.shape[0], bool)
-        by_key: dict[tuple, list[Factored]] = {}
-        for f in factored:
-            by_key.setdefault(f.key, []).append(f)
-        for blocks in by_key.values():
-            if self._worth_factoring(blocks):
-                self._factored(X, blocks, k, ids, out)
-                for f in blocks:
-                    direct[f.rows] = False
-        rows = np.flatnonzero(direct)
+        circuits, rows = self.plan(X.shape[0], factored)
+        for blocks in circuits:
+            self._factored(X, blocks, k, ids, out)
         for start in range(0, len(rows), self.chunk):
             r = rows[start:start + self.chunk]
             _fill(out, r, self.logits(X[r]), k, ids[r])

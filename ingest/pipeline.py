@@ -24,6 +24,9 @@ from lensgraph.records import ModelGraph
 from lensgraph.store import Store
 
 
+WRITE_GROUP = 8  # passes per store transaction: the embedded store checkpoints once per transaction
+
+
 @dataclass
 class Prepared:
     """A prompt that passed validation, with everything that identifies its pass."""
@@ -105,9 +108,9 @@ class Ingestor:
 
     def run_batch(self, store: Store, prepared: list[Prepared]) -> list[PassResult]:
         """Capture the passes not yet complete in the store, annotate all their nodes in one projection
-        (circuits shared by the passes are factored once: see LogitLens.stats), then write each pass as
-        its own transaction. Timings are per pass; the shared projection is split evenly. A prompt given
-        twice is written once; its repeat reports written=False, as if it had been stored before."""
+        (circuits shared by the passes are factored once: see LogitLens.stats), then write them, WRITE_GROUP
+        passes per transaction. Timings are per pass; shared work is split evenly. A prompt given twice is
+        written once; its repeat reports written=False, as if it had been stored before."""
         results: list[PassResult | None] = [None] * len(prepared)
         todo: list[tuple[int, Layout, dict[str, float]]] = []
         seen: set[str] = set()
@@ -117,20 +120,26 @@ class Ingestor:
                 continue
             seen.add(p.uid)
             todo.append((i, *self.lay_out(p)))
-        if todo:
-            shared: dict[str, float] = {}
-            stats = annotate([b for _, b, _ in todo], self.lens, self.top_k, shared)
-            for (i, b, timings), s in zip(todo, stats):
+        if not todo:
+            return results  # type: ignore[return-value]  # every slot is filled
+        shared: dict[str, float] = {}
+        stats = annotate([b for _, b, _ in todo], self.lens, self.top_k, shared)
+        for start in range(0, len(todo), WRITE_GROUP):
+            group = list(zip(todo, stats))[start:start + WRITE_GROUP]
+            graphs = []
+            for (_, b, timings), s in group:
                 t0 = time.perf_counter()
-                graph = assemble(b, s, self.tables, self.promotes_k)
-                t1 = time.perf_counter()
-                store.write_pass(graph)
-                timings.update(project=shared["project"] / len(todo), write=time.perf_counter() - t1)
-                timings["build"] += t1 - t0
+                graphs.append(assemble(b, s, self.tables, self.promotes_k))
+                timings["build"] += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            store.write_passes(graphs)
+            write = (time.perf_counter() - t0) / len(group)
+            for ((i, b, timings), _), graph in zip(group, graphs):
+                timings.update(project=shared["project"] / len(todo), write=write)
                 row = b.pass_row
                 results[i] = PassResult(row["uid"], row["prompt"], True, row["prediction"], row["prediction_prob"],
                                         timings, graph.n_rows)
-        return results  # type: ignore[return-value]  # every slot is filled
+        return results  # type: ignore[return-value]
 
     def lay_out(self, p: Prepared) -> tuple[Layout, dict[str, float]]:
         """Run the pass and lay out its graph, not yet annotated; with the seconds each step took."""

@@ -318,7 +318,7 @@ def test_cli_export(cli_store: tuple[str, str], tmp_path: Path) -> None:
 ])
 def test_cli_export_refuses(args: list[str], phrase: str | None, cli_store: tuple[str, str], tmp_path: Path) -> None:
     store, uid = cli_store
-    args = [a.replace("UID", uid) for a in args]
+    args = [str(tmp_path / a) if a.startswith("x.") else a.replace("UID", uid) for a in args]  # outputs in tmp_path
     if "-o" not in args:
         args += ["-o", str(tmp_path / "x.svg")]
     proc = lg("export", *args, "--store", store)

@@ -62,8 +62,9 @@ def _expect_one_complete_pass(store, ing, prepared) -> None:  # noqa: ANN001
     assert store.pass_status(prepared.uid) is True
     s = ing.loaded.spec
     want = schema.expected_counts(s.n_layers, s.n_heads, s.d_head, s.d_mlp, prepared.position + 1, ing.promotes_k)
-    assert _count(store, "MATCH (h:HiddenState) RETURN count(*) AS n") == want.nodes
-    assert _count(store, "MATCH ()-[r:ACTIVATES]->() RETURN count(*) AS n") == want.activates
+    assert _count(store, "MATCH (h:HiddenState) WHERE h.pass = $p RETURN count(*) AS n", p=prepared.uid) == want.nodes
+    assert _count(store, "MATCH (h:HiddenState)-[r:ACTIVATES]->() WHERE h.pass = $p RETURN count(*) AS n",
+                  p=prepared.uid) == want.activates
 
 
 def test_an_interrupted_write_keeps_nothing(fresh: tuple) -> None:
@@ -107,6 +108,7 @@ from lensgraph.store import open_store
 ing = Ingestor("random:llama-tiny")
 store = open_store(sys.argv[1])
 store.write_model(ing.static())
+ing.run(store, ing.prepare(PromptSpec(sys.argv[3])))  # committed before the crash: must survive it
 real_copy = store._copy
 def slow(table, data):
     real_copy(table, data)
@@ -125,7 +127,7 @@ def test_kill_9_mid_pass_leaves_no_visible_pass(tiny: dict[str, Ingested], tmp_p
     import sys
 
     path = str(tmp_path / "killed.lbug")
-    proc = subprocess.Popen([sys.executable, "-c", CRASHER, path, IOI], stdout=subprocess.PIPE, text=True,
+    proc = subprocess.Popen([sys.executable, "-c", CRASHER, path, IOI, FRANCE], stdout=subprocess.PIPE, text=True,
                             cwd=Path(__file__).parent.parent)
     try:
         assert proc.stdout.readline().strip() == "mid-pass"
@@ -135,11 +137,13 @@ def test_kill_9_mid_pass_leaves_no_visible_pass(tiny: dict[str, Ingested], tmp_p
     ing = tiny["random:llama-tiny"].ingestor
     store = open_store(path)  # replays the WAL: the open transaction is discarded
     try:
-        prepared = ing.prepare(PromptSpec(IOI))
+        kept, prepared = ing.prepare(PromptSpec(FRANCE)), ing.prepare(PromptSpec(IOI))
+        assert store.pass_status(kept.uid) is True
         assert store.pass_status(prepared.uid) is None
-        assert _count(store, "MATCH (h:HiddenState) RETURN count(*) AS n") == 0
+        assert _count(store, "MATCH (h:HiddenState) WHERE h.pass = $p RETURN count(*) AS n", p=prepared.uid) == 0
         assert ing.run(store, prepared).written is True
         _expect_one_complete_pass(store, ing, prepared)
+        _expect_one_complete_pass(store, ing, kept)
     finally:
         store.close()
 

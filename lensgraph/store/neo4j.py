@@ -381,5 +381,9 @@ class Neo4jStore:
             # a lost connection may hide whether a batch committed: redo the whole pass rather than the batch
             return retry(attempt, connection_lost, self.attempts, self.base_delay)
 
+    def write_passes(self, graphs: list[PassGraph]) -> list[bool]:
+        """One pass at a time: each is already written in server-sized batches (see write_pass)."""
+        return [self.write_pass(g) for g in graphs]
+
     def close(self) -> None:
         self._driver.close()
