@@ -132,12 +132,12 @@ class Ingestor:
                 graphs.append(assemble(b, s, self.tables, self.promotes_k))
                 timings["build"] += time.perf_counter() - t0
             t0 = time.perf_counter()
-            store.write_passes(graphs)
+            written = store.write_passes(graphs)  # False where another writer stored the pass meanwhile
             write = (time.perf_counter() - t0) / len(group)
-            for ((i, b, timings), _), graph in zip(group, graphs):
+            for ((i, b, timings), _), graph, w in zip(group, graphs, written):
                 timings.update(project=shared["project"] / len(todo), write=write)
                 row = b.pass_row
-                results[i] = PassResult(row["uid"], row["prompt"], True, row["prediction"], row["prediction_prob"],
+                results[i] = PassResult(row["uid"], row["prompt"], w, row["prediction"], row["prediction_prob"],
                                         timings, graph.n_rows)
         return results  # type: ignore[return-value]
 
