@@ -124,8 +124,9 @@ class Ingestor:
             return results  # type: ignore[return-value]  # every slot is filled
         shared: dict[str, float] = {}
         stats = annotate([b for _, b, _ in todo], self.lens, self.top_k, shared)
-        for start in range(0, len(todo), WRITE_GROUP):
-            group = list(zip(todo, stats))[start:start + WRITE_GROUP]
+        pairs = list(zip(todo, stats))
+        for start in range(0, len(pairs), WRITE_GROUP):
+            group = pairs[start:start + WRITE_GROUP]
             graphs = []
             for (_, b, timings), s in group:
                 t0 = time.perf_counter()
