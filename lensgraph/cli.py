@@ -211,6 +211,18 @@ def passes(model: str, incomplete: bool, fmt: str, store: str) -> None:
         db.close()
 
 
+@main.command()
+@store_option
+@friendly
+def upgrade(store: str) -> None:
+    """Bring an embedded store written by an older lensgraph to the current graph schema, in place."""
+    from lensgraph import schema
+    from lensgraph.store import open_store
+
+    open_store(store).close()  # a writable open upgrades the store (EmbeddedStore._upgrade_v1)
+    click.echo(f"{store}: graph schema v{schema.SCHEMA_VERSION}")
+
+
 def _params(pairs: tuple[str, ...]) -> dict[str, str]:
     params = {}
     for pair in pairs:

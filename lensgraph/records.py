@@ -36,5 +36,12 @@ class PassGraph:
         return str(self.pass_["uid"])
 
     @property
+    def rels(self) -> dict[str, pa.Table]:
+        """Every relationship table of the pass by schema name; HAS_STATE is derived from the states."""
+        has_state = pa.table({"from": self.states.column("pass"), "to": self.states.column("uid")})
+        return {"HAS_STATE": has_state, "FLOWS_TO": self.flows, "ACTIVATES": self.activates,
+                "PROMOTES": self.promotes}
+
+    @property
     def n_rows(self) -> int:
-        return 1 + sum(t.num_rows for t in (self.states, self.flows, self.activates, self.promotes))
+        return 1 + self.states.num_rows + sum(t.num_rows for t in self.rels.values())

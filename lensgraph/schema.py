@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # v2: HAS_STATE (Pass → HiddenState)
 
 _LENS = {  # the logit-lens annotation every HiddenState and Neuron direction carries
     "norm": "DOUBLE",
@@ -62,6 +62,8 @@ class RelTable:
 
 
 REL_TABLES: dict[str, RelTable] = {
+    # a pass's states, so that one pass is read through its adjacency list, not a scan of every pass's states
+    "HAS_STATE": RelTable("Pass", "HiddenState", {}),
     "FLOWS_TO": RelTable("HiddenState", "HiddenState", {"kind": "STRING", "score": "DOUBLE", "rank": "INT64"}),
     "ACTIVATES": RelTable("HiddenState", "Neuron", {"coef": "DOUBLE", "pre": "DOUBLE", "rank": "INT64"}),
     "PROMOTES": RelTable("HiddenState", "Token", {"rank": "INT64", "prob": "DOUBLE"}),

@@ -5,7 +5,7 @@
 // @param pass: str  the pass uid
 // @param tau: float = 0.04  the score threshold
 // @param keys: bool = false  also keep key → query edges (they steer attention, they carry no content)
-MATCH (a:HiddenState)-[r:FLOWS_TO]->(b:HiddenState)
-WHERE a.pass = $pass AND r.score >= $tau AND (r.kind <> 'key' OR $keys)
+MATCH (p:Pass)-[:HAS_STATE]->(a:HiddenState)-[r:FLOWS_TO]->(b:HiddenState)
+WHERE p.uid = $pass AND r.score >= $tau AND (r.kind <> 'key' OR $keys)
 RETURN a.uid AS source, b.uid AS target, r.kind AS kind, r.score AS score, r.rank AS rank
 ORDER BY source, target

@@ -8,12 +8,9 @@
 MATCH (p:Pass)
 WHERE p.complete = true AND ($model = '' OR p.model = $model)
 WITH count(p) AS total
-MATCH (p:Pass)
-WHERE p.complete = true AND ($model = '' OR p.model = $model)
-MATCH (t:Token)
-WHERE t.model = p.model AND t.text = $token
-MATCH (h:HiddenState)-[r:PROMOTES]->(t)
-WHERE h.pass = p.uid AND h.kind = 'head' AND r.rank <= $k
+MATCH (p:Pass)-[:HAS_STATE]->(h:HiddenState)-[r:PROMOTES]->(t:Token)
+WHERE p.complete = true AND ($model = '' OR p.model = $model) AND h.kind = 'head' AND r.rank <= $k
+  AND t.text = $token
 WITH total, h.layer AS layer, h.head AS head, count(*) AS passes, avg(r.rank) AS mean_rank, avg(r.prob) AS mean_prob
 RETURN layer, head, passes, passes * 1.0 / total AS frac, mean_rank, mean_prob
 ORDER BY frac DESC, mean_rank, layer, head

@@ -12,8 +12,8 @@ WHERE p.complete = true AND ($model = '' OR p.model = $model) AND ($pass = '' OR
   AND ($token = '' OR p.target = $token)
 MATCH (m:Model)
 WHERE m.name = p.model
-MATCH (h:HiddenState)
-WHERE h.pass = p.uid AND h.kind = 'head' AND h.target_rank > m.vocab_size - $n
+MATCH (p)-[:HAS_STATE]->(h:HiddenState)
+WHERE h.kind = 'head' AND h.target_rank > m.vocab_size - $n
 RETURN p.uid AS pass, p.prompt AS prompt, p.target AS target, h.layer AS layer, h.head AS head,
        m.vocab_size - h.target_rank + 1 AS bottom_rank, h.target_prob AS target_prob,
        h.target_prob * m.vocab_size AS vs_uniform

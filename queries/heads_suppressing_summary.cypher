@@ -11,8 +11,8 @@ MATCH (p:Pass)
 WHERE p.complete = true AND ($model = '' OR p.model = $model) AND ($token = '' OR p.target = $token)
 MATCH (m:Model)
 WHERE m.name = p.model
-MATCH (h:HiddenState)
-WHERE h.pass = p.uid AND h.kind = 'head' AND h.target_rank > m.vocab_size - $n
+MATCH (p)-[:HAS_STATE]->(h:HiddenState)
+WHERE h.kind = 'head' AND h.target_rank > m.vocab_size - $n
 WITH total, h.layer AS layer, h.head AS head, count(*) AS passes,
      avg(m.vocab_size - h.target_rank + 1) AS mean_bottom_rank, avg(h.target_prob * m.vocab_size) AS mean_vs_uniform
 RETURN layer, head, passes, passes * 1.0 / total AS frac, mean_bottom_rank, mean_vs_uniform

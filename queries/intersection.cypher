@@ -9,13 +9,13 @@
 // @param pass: str = ''  only this pass uid ('' = all)
 MATCH (p:Pass)
 WHERE p.complete = true AND ($model = '' OR p.model = $model) AND ($pass = '' OR p.uid = $pass)
-MATCH (y:HiddenState)
-WHERE y.pass = p.uid AND y.kind = $b
+MATCH (p)-[:HAS_STATE]->(y:HiddenState)
+WHERE y.kind = $b
 OPTIONAL MATCH (y)-[ry:PROMOTES]->(ty:Token)
 WHERE ry.rank <= $k
 WITH p, y, collect(ty.uid) AS top_y
-MATCH (x:HiddenState)
-WHERE x.pass = p.uid AND x.kind = $a AND x.layer = y.layer AND (x.head IS NULL OR y.head IS NULL OR x.head = y.head)
+MATCH (p)-[:HAS_STATE]->(x:HiddenState)
+WHERE x.kind = $a AND x.layer = y.layer AND (x.head IS NULL OR y.head IS NULL OR x.head = y.head)
 OPTIONAL MATCH (x)-[rx:PROMOTES]->(t:Token)
 WHERE rx.rank <= $k
 WITH p, x, y, sum(CASE WHEN t.uid IN top_y THEN 1 ELSE 0 END) AS shared

@@ -11,8 +11,8 @@
 // @param last: int = 1000000  last layer
 MATCH (p:Pass)
 WHERE p.complete = true AND ($model = '' OR p.model = $model) AND ($pass = '' OR p.uid = $pass)
-MATCH (si:HiddenState)-[f:FLOWS_TO]->(so:HiddenState)
-WHERE si.pass = p.uid AND f.kind = 'norm' AND so.kind IN ['ln1', 'ln2'] AND so.layer >= $first AND so.layer <= $last
+MATCH (p)-[:HAS_STATE]->(si:HiddenState)-[f:FLOWS_TO]->(so:HiddenState)
+WHERE f.kind = 'norm' AND so.kind IN ['ln1', 'ln2'] AND so.layer >= $first AND so.layer <= $last
 WITH p, si.uid AS iu, so.uid AS ou
 MATCH (i:HiddenState)
 WHERE i.uid = iu

@@ -9,11 +9,11 @@
 // @param first: int = 0  first layer
 // @param last: int = 1000000  last layer
 // @param k: int = 5  top-k for shared_top, at most the PROMOTES edges written per node
-MATCH (x:HiddenState)
-WHERE x.pass = $a AND ($kind = '' OR x.kind = $kind) AND coalesce(x.layer, 1000000) >= $first
+MATCH (pa:Pass)-[:HAS_STATE]->(x:HiddenState)
+WHERE pa.uid = $a AND ($kind = '' OR x.kind = $kind) AND coalesce(x.layer, 1000000) >= $first
   AND coalesce(x.layer, -1) <= $last
-MATCH (y:HiddenState)
-WHERE y.pass = $b AND y.kind = x.kind AND coalesce(y.layer, -1) = coalesce(x.layer, -1)
+MATCH (pb:Pass)-[:HAS_STATE]->(y:HiddenState)
+WHERE pb.uid = $b AND y.kind = x.kind AND coalesce(y.layer, -1) = coalesce(x.layer, -1)
   AND coalesce(y.head, -1) = coalesce(x.head, -1) AND (NOT x.kind IN ['key', 'value'] OR y.position = x.position)
 OPTIONAL MATCH (x)-[rx:PROMOTES]->(tx:Token)
 WHERE rx.rank <= $k

@@ -8,8 +8,8 @@ MATCH (p:Pass)
 WHERE p.uid = $pass AND p.complete = true
 MATCH (m:Model)
 WHERE m.name = p.model
-MATCH (s:HiddenState)
-WHERE s.pass = p.uid AND ((s.layer >= $first AND s.layer <= $last) OR (s.kind = 'final' AND $last >= m.n_layers - 1))
+MATCH (p)-[:HAS_STATE]->(s:HiddenState)
+WHERE ((s.layer >= $first AND s.layer <= $last) OR (s.kind = 'final' AND $last >= m.n_layers - 1))
 WITH s.uid AS uid
 MATCH (h:HiddenState)
 WHERE h.uid = uid

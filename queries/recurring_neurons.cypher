@@ -12,11 +12,9 @@
 MATCH (p:Pass)
 WHERE p.complete = true AND ($model = '' OR p.model = $model)
 WITH count(p) AS total
-MATCH (p:Pass)
-WHERE p.complete = true AND ($model = '' OR p.model = $model)
-MATCH (h:HiddenState)-[a:ACTIVATES]->(n:Neuron)
-WHERE h.pass = p.uid AND a.rank <= $top AND h.layer >= $first AND h.layer <= $last
-  AND ($kind = '' OR n.kind = $kind)
+MATCH (p:Pass)-[:HAS_STATE]->(h:HiddenState)-[a:ACTIVATES]->(n:Neuron)
+WHERE p.complete = true AND ($model = '' OR p.model = $model) AND a.rank <= $top
+  AND n.layer >= $first AND n.layer <= $last AND ($kind = '' OR n.kind = $kind)
 WITH total, n.uid AS uid, count(*) AS passes, avg(a.rank) AS mean_rank, avg(a.coef) AS mean_coef
 WHERE passes > $min_frac * total
 MATCH (n:Neuron)

@@ -5,8 +5,8 @@
 // @param pass: str = ''  only this pass uid ('' = all)
 MATCH (p:Pass)
 WHERE p.complete = true AND ($model = '' OR p.model = $model) AND ($pass = '' OR p.uid = $pass)
-MATCH (h:HiddenState)
-WHERE h.pass = p.uid AND h.kind = 'head' AND h.target_rank <= $k
+MATCH (p)-[:HAS_STATE]->(h:HiddenState)
+WHERE h.kind = 'head' AND h.target_rank <= $k
 RETURN p.prompt AS prompt, p.target AS target, h.layer AS layer, h.head AS head, h.target_rank AS rank,
        h.target_prob AS prob
 ORDER BY prompt, rank, layer, head

@@ -6,8 +6,8 @@
 // @param kind: str = 'resid_post'  the residual state read: resid_pre, resid_mid or resid_post
 MATCH (p:Pass)
 WHERE p.complete = true AND ($model = '' OR p.model = $model) AND ($pass = '' OR p.uid = $pass)
-MATCH (h:HiddenState)
-WHERE h.pass = p.uid AND h.kind = $kind
+MATCH (p)-[:HAS_STATE]->(h:HiddenState)
+WHERE h.kind = $kind
 OPTIONAL MATCH (h)-[r:PROMOTES]->(t:Token)
 WHERE r.rank = 1
 RETURN p.uid AS pass, p.target AS target, p.prediction AS prediction, h.layer AS layer,

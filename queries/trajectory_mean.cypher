@@ -5,8 +5,8 @@
 // @param kind: str = 'resid_post'  the residual state read: resid_pre, resid_mid or resid_post
 MATCH (p:Pass)
 WHERE p.complete = true AND ($model = '' OR p.model = $model)
-MATCH (h:HiddenState)
-WHERE h.pass = p.uid AND h.kind = $kind
+MATCH (p)-[:HAS_STATE]->(h:HiddenState)
+WHERE h.kind = $kind
 RETURN h.layer AS layer, count(*) AS passes, avg(h.target_rank) AS mean_target_rank,
        avg(h.target_prob) AS mean_target_prob, avg(CASE WHEN h.target_rank = 1 THEN 1.0 ELSE 0.0 END) AS target_top1,
        avg(h.pred_rank) AS mean_pred_rank, avg(h.pred_prob) AS mean_pred_prob,

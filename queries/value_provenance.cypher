@@ -7,8 +7,8 @@
 // @param layer: int  the head's layer
 // @param head: int  the head's index
 // @param k: int = 5  top-k for shared_top, at most the PROMOTES edges written per node
-MATCH (h:HiddenState)
-WHERE h.pass = $pass AND h.kind = 'head' AND h.layer = $layer AND h.head = $head
+MATCH (p:Pass)-[:HAS_STATE]->(h:HiddenState)
+WHERE p.uid = $pass AND h.kind = 'head' AND h.layer = $layer AND h.head = $head
 MATCH (w:HiddenState)-[g:FLOWS_TO]->(h)
 WHERE g.kind = 'value'
 WITH h, sum(g.score * w.norm) AS total

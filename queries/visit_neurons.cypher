@@ -8,8 +8,8 @@
 // @param last: int = 1000000  last layer
 // @param k_attn: int = 5  W_O neurons kept per layer
 // @param k_mlp: int = 10  MLP neurons kept per layer
-MATCH (h:HiddenState)-[a:ACTIVATES]->(n:Neuron)
-WHERE h.pass = $pass AND h.layer >= $first AND h.layer <= $last
+MATCH (p:Pass)-[:HAS_STATE]->(h:HiddenState)-[a:ACTIVATES]->(n:Neuron)
+WHERE p.uid = $pass AND h.layer >= $first AND h.layer <= $last
   AND a.rank <= CASE WHEN h.kind = 'concat' THEN $k_attn ELSE $k_mlp END
 RETURN n.uid AS uid, n.layer AS layer, n.kind AS kind, n.idx AS idx, h.uid AS source, a.coef AS coef,
        a.rank AS rank, CASE WHEN a.coef < 0 THEN -1 ELSE 1 END AS sign, n.norm AS norm,

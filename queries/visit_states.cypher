@@ -10,8 +10,8 @@ MATCH (p:Pass)
 WHERE p.uid = $pass AND p.complete = true
 MATCH (m:Model)
 WHERE m.name = p.model
-MATCH (s:HiddenState)
-WHERE s.pass = p.uid AND ((s.layer >= $first AND s.layer <= $last) OR (s.kind = 'final' AND $last >= m.n_layers - 1))
+MATCH (p)-[:HAS_STATE]->(s:HiddenState)
+WHERE ((s.layer >= $first AND s.layer <= $last) OR (s.kind = 'final' AND $last >= m.n_layers - 1))
 OPTIONAL MATCH (s)-[f:FLOWS_TO]->(t:HiddenState)<-[g:FLOWS_TO]-(o:HiddenState)
 WHERE s.kind IN ['key', 'value'] AND f.kind = s.kind AND g.kind = s.kind
   AND (g.score > f.score OR (g.score = f.score AND o.position < s.position))

@@ -150,3 +150,13 @@ def test_bad_queries(store: Path) -> None:
     _refused(lg("query", "heads-promoting", "--token", "Parisxyzzy", "--store", s), EXIT_INPUT,
              "not in any stored model's vocabulary")
     _refused(lg("export", "--pass", "nope@0", "-o", "/tmp/x.svg", "--store", s), EXIT_INPUT, "no pass")
+
+
+def test_upgrade_command_on_a_current_store(store: Path) -> None:
+    """`lensgraph upgrade` on a store already at the current schema is a no-op that says so (the v1 upgrade
+    itself is tested in tests/test_store.py)."""
+    from lensgraph import schema
+
+    result = lg("upgrade", "--store", str(store))
+    assert result.returncode == 0, result.stderr
+    assert f"graph schema v{schema.SCHEMA_VERSION}" in result.stdout

@@ -117,6 +117,10 @@ def test_counts_equal_the_schema_formula(ingested: Ingested, which: int) -> None
                                   ingested.ingestor.promotes_k, parallel=s.block == "parallel")
     store, u = ingested.store, {"u": p.uid}
     assert _one(store, "MATCH (h:HiddenState) WHERE h.pass = $u RETURN count(*) AS n", **u)["n"] == want.nodes
+    # HAS_STATE reaches exactly the pass's own states
+    owned = _one(store, "MATCH (p:Pass)-[:HAS_STATE]->(h:HiddenState) WHERE p.uid = $u "
+                 "RETURN count(*) AS n, count(DISTINCT h.pass) AS passes, min(h.pass) AS pass", **u)
+    assert owned == {"n": want.nodes, "passes": 1, "pass": p.uid}
     for rel, n in (("FLOWS_TO", want.flows), ("ACTIVATES", want.activates), ("PROMOTES", want.promotes)):
         got = _one(store, f"MATCH (h:HiddenState)-[r:{rel}]->() WHERE h.pass = $u RETURN count(*) AS n", **u)["n"]
         assert got == n, rel

@@ -299,7 +299,7 @@ def test_auth_failures_say_where_credentials_go() -> None:
 
 # -- result types --------------------------------------------------------------------------------------
 def test_results_are_plain_python() -> None:
-    driver = FakeDriver(version="1")
+    driver = FakeDriver(version=str(schema.SCHEMA_VERSION))
     store = fake_store(driver, read_only=True)
     value = {"when": ntime.DateTime(2024, 5, 6, 7, 8, 9), "day": ntime.Date(2024, 5, 6),
              "took": ntime.Duration(seconds=90), "months": ntime.Duration(months=2),
@@ -313,7 +313,7 @@ def test_results_are_plain_python() -> None:
 
 
 def test_query_timeout_is_sent_with_reads() -> None:
-    driver = FakeDriver(version="1")
+    driver = FakeDriver(version=str(schema.SCHEMA_VERSION))
     store = fake_store(driver, read_only=True)
     seen = []
     driver.run = lambda q, p: seen.append(q) or []  # type: ignore[method-assign]

@@ -148,6 +148,7 @@ def _write(store: Store) -> None:
                        "target_id": TOKENS.index(row["target"]), "prediction_id": TOKENS.index(row["prediction"])}])
         states = [_state(uid, s, spec["states"].get(s, {})) for s in _suffixes()]
         copy("HiddenState", states)
+        copy("HAS_STATE", [{"from": uid, "to": s["uid"]} for s in states])
         flows = [{"from": f"{uid}/{a}", "to": f"{uid}/{b}", "kind": kind, "score": spec["flows"].get((a, b), score)}
                  for (a, b), (kind, score) in _edges().items()]
         for target in {f["to"] for f in flows}:  # rank among the edges into the same target

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from ingest.prompts import PromptSpec
 from lensgraph import schema
 from lensgraph.errors import StoreError
+from lensgraph.records import PassGraph
 from lensgraph.store import open_store
 from queries import run
 from tests.conftest import FRANCE, IOI, Ingested
@@ -180,5 +182,98 @@ def test_a_long_run_on_one_handle_keeps_every_pass(tiny: dict[str, Ingested], tm
             assert ing.run(store, ing.prepare(PromptSpec(prompt))).written
         assert sorted(r["prompt"] for r in run(store, "passes")) == sorted(prompts)
         assert ing.run(store, ing.prepare(PromptSpec(prompts[0]))).written is False
+    finally:
+        store.close()
+
+
+def _smollm2_states(pass_uid: str, n_sources: int) -> pa.Table:
+    """The HiddenState rows of a SmolLM2 pass (30 layers, 9 heads) in ingest's order: uids and pass only."""
+    uids = []
+    for layer in range(30):
+        uids += [schema.state_uid(pass_uid, layer, k) for k in ("resid_pre", "ln1")]
+        for kind in ("query", "key", "head", "value"):
+            sources = range(n_sources) if kind in schema.SOURCE_KINDS else [None]
+            uids += [schema.state_uid(pass_uid, layer, kind, h, s) for h in range(9) for s in sources]
+        uids += [schema.state_uid(pass_uid, layer, k)
+                 for k in ("concat", "attn_out", "resid_mid", "ln2", "mlp_out", "resid_post")]
+    uids.append(schema.state_uid(pass_uid, None, schema.FINAL_KIND))
+    return pa.Table.from_pylist([{"uid": u, "pass": pass_uid} for u in uids],
+                                schema=schema.arrow_schema("HiddenState"))
+
+
+def _states_only(uid: str, n_sources: int) -> PassGraph:
+    def empty(rel: str) -> pa.Table:
+        return schema.arrow_schema(rel).empty_table()
+
+    return PassGraph({"uid": uid, "model": "smollm2-135m", "prompt": uid}, _smollm2_states(uid, n_sources),
+                     empty("FLOWS_TO"), empty("ACTIVATES"), empty("PROMOTES"))
+
+
+def test_every_state_is_found_by_its_uid_after_many_writes(tmp_path: Path) -> None:
+    """LadybugDB 0.22's primary-key hash index lost exactly this one key: 20 passes of 5 source positions in one
+    COPY, then 20 of 14 (the state uids of the France and IOI passes of the 1,000-pass benchmark). The row
+    stayed; lookups by its uid found nothing, so queries that read states by uid dropped it silently. The store
+    builds ART primary-key indexes instead; this fails if it ever goes back to the hash index."""
+    store = open_store(str(tmp_path / "keys.lbug"))
+    try:
+        groups = [[_states_only(f"smollm2-135m@{h}{c}", n) for c in ["", *(f"c{i}" for i in range(19))]]
+                  for h, n in (("7d11a9f2605810a2", 5), ("fc282a8286eac627", 14))]
+        uids = []
+        for graphs in groups:
+            assert all(store.write_passes(graphs))
+            uids += [u for g in graphs for u in g.states.column("uid").to_pylist()]
+        found = store.rows("UNWIND $u AS x MATCH (h:HiddenState) WHERE h.uid = x RETURN count(*) AS n", {"u": uids})
+        assert found[0]["n"] == len(uids) == 20 * 3481 + 20 * 8341
+    finally:
+        store.close()
+
+
+def test_a_v1_store_is_upgraded_when_opened_for_writing(tiny: dict[str, Ingested], tmp_path: Path) -> None:
+    """v1 had no HAS_STATE edges and hash primary-key indexes: a writable open adds the edges and rebuilds the
+    indexes as ART, and queries then see every pass as before; a read-only open says how to upgrade."""
+    import ladybug
+
+    path = tmp_path / "v1.lbug"
+    store = open_store(str(path))
+    ing = tiny["random:gpt2-tiny"].ingestor
+    store.write_model(ing.static())
+    for prompt in (FRANCE, IOI):
+        ing.run(store, ing.prepare(PromptSpec(prompt)))
+    want = run(store, "trajectory-mean", kind="resid_post", model="")
+    store.close()
+    db = ladybug.Database(str(path))  # make it what v1 wrote: no HAS_STATE, hash indexes
+    conn = ladybug.Connection(db)
+    conn.execute("DROP TABLE HAS_STATE")
+    for table, key in (("HiddenState", "uid"), ("Pass", "uid")):
+        conn.execute(f"DROP INDEX {table}._PK")
+        conn.execute(f"CREATE HASH INDEX _PK FOR (n:{table}) ON (n.{key})")
+    conn.execute("MATCH (m:Meta) WHERE m.key = 'schema_version' SET m.value = '1'")
+    conn.close()
+    db.close()
+    with pytest.raises(StoreError, match="lensgraph upgrade"):
+        open_store(str(path), read_only=True)
+    open_store(str(path)).close()
+    store = open_store(str(path), read_only=True)
+    try:
+        assert {r["k"] for r in store.rows("CALL show_indexes() RETURN index_type AS k")} == {"ART"}
+        states = _count(store, "MATCH (h:HiddenState) RETURN count(*) AS n")
+        assert _count(store, "MATCH (:Pass)-[r:HAS_STATE]->(:HiddenState) RETURN count(r) AS n") == states > 0
+        assert run(store, "trajectory-mean", kind="resid_post", model="") == want
+    finally:
+        store.close()
+
+
+def test_a_query_too_big_for_the_buffer_pool_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A query that runs out of the buffer pool is refused with the setting to raise, and the store keeps
+    answering (LadybugDB 0.22 kept such a query's memory, failing every later query: the store reopens)."""
+    from lensgraph.store import embedded
+
+    monkeypatch.setattr(embedded, "BUFFER_POOL_BYTES", 64 << 20)
+    store = open_store(str(tmp_path / "small.lbug"))
+    try:
+        big = "UNWIND range(1, 20000000) AS x RETURN x % 1000003 AS k, count(*) AS n ORDER BY n DESC, k LIMIT 1"
+        with pytest.raises(StoreError, match="buffer pool \\(64 MB\\) is too small.*LENSGRAPH_BUFFER_POOL_MB"):
+            store.rows(big)
+        assert store.rows("MATCH (m:Meta) RETURN m.value AS v") == [{"v": str(schema.SCHEMA_VERSION)}]
     finally:
         store.close()

@@ -29,8 +29,12 @@ def node_query(table: str, where: str) -> str:
     return f"MATCH (n:{table}) WHERE {where} RETURN {_columns('n', table)}"
 
 
+# relationships read from a source store; HAS_STATE is not read: PassGraph derives it from the states
+PASS_RELS = ("FLOWS_TO", "ACTIVATES", "PROMOTES")
+
+
 def rel_query(rel: str) -> str:
-    """The relationships of one pass: every one starts at a HiddenState of that pass."""
+    """The relationships of one pass: every one of PASS_RELS starts at a HiddenState of that pass."""
     r = schema.REL_TABLES[rel]
     props = "".join(f", r.{c} AS {c}" for c in r.columns)
     return (f"MATCH (a:{r.source})-[r:{rel}]->(b:{r.target}) WHERE a.pass = $u "
@@ -45,7 +49,7 @@ def statements() -> list[str]:
     """Every Cypher statement copy sends to a source (tests parse them with Neo4j's parser)."""
     return [PASSES, node_query("Model", "n.name = $m"), node_query("Token", "n.model = $m"),
             node_query("Neuron", "n.model = $m"), node_query("Pass", "n.uid = $u"),
-            node_query("HiddenState", "n.pass = $u"), *(rel_query(rel) for rel in schema.REL_TABLES)]
+            node_query("HiddenState", "n.pass = $u"), *(rel_query(rel) for rel in PASS_RELS)]
 
 
 def read_table(store: Store, cypher: str, params: dict[str, Any], table: str) -> pa.Table:
@@ -72,7 +76,7 @@ def read_pass(store: Store, uid: str) -> PassGraph:
         raise InputError(f"no pass {uid!r} in the source store")
     p = {"u": uid}
     return PassGraph(found[0], read_table(store, node_query("HiddenState", "n.pass = $u"), p, "HiddenState"),
-                     *(read_table(store, rel_query(rel), p, rel) for rel in ("FLOWS_TO", "ACTIVATES", "PROMOTES")))
+                     *(read_table(store, rel_query(rel), p, rel) for rel in PASS_RELS))
 
 
 def complete_passes(store: Store, model: str = "", only: Sequence[str] = ()) -> list[dict[str, str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import sys
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +22,9 @@ REOPEN_EVERY = 8  # passes written between reopenings of the database (see Embed
 # groups them by neuron or token, so every checkpoint rewrote it whole and writing a pass slowed down as
 # the store grew (bench/checkpoint.py: 2.7 s per 8 SmolLM2-sized passes, 5.8 s by pass 96; forward only a
 # flat 1.3 s). Queries still match them in either direction; starting from a token or neuron they scan.
-FORWARD_ONLY = {"ACTIVATES", "PROMOTES"}
+# HAS_STATE is only ever followed from its pass.
+FORWARD_ONLY = {"HAS_STATE", "ACTIVATES", "PROMOTES"}
+UPGRADE_ROWS = 500_000  # HAS_STATE rows per COPY when a v1 store is upgraded
 
 
 def _ddl() -> list[str]:
@@ -29,12 +32,24 @@ def _ddl() -> list[str]:
     for name, columns in schema.NODE_TABLES.items():
         cols = ", ".join(f"{c} {t}" for c, t in columns.items())
         key = next(iter(columns))
-        statements.append(f"CREATE NODE TABLE {name}({cols}, PRIMARY KEY({key}))")
+        statements += [f"CREATE NODE TABLE {name}({cols}, PRIMARY KEY({key}))", *_art_index(name)]
     for name, rel in schema.REL_TABLES.items():
-        cols = "".join(f", {c} {t}" for c, t in rel.columns.items())
-        storage = " WITH (storage_direction = 'fwd')" if name in FORWARD_ONLY else ""
-        statements.append(f"CREATE REL TABLE {name}(FROM {rel.source} TO {rel.target}{cols}){storage}")
+        statements.append(_create_rel(name, rel))
     return statements
+
+
+def _art_index(table: str) -> list[str]:
+    """Replace a node table's primary-key hash index by an ART index. LadybugDB 0.22's hash index can lose a
+    key when a COPY into a non-empty table grows it: the row stays, but lookups by its key find nothing
+    (tests/test_store.py reproduces it); the ART index keeps every key."""
+    key = next(iter(schema.NODE_TABLES[table]))
+    return [f"DROP INDEX {table}._PK", f"CREATE ART INDEX _PK FOR (n:{table}) ON (n.{key})"]
+
+
+def _create_rel(name: str, rel: schema.RelTable) -> str:
+    cols = "".join(f", {c} {t}" for c, t in rel.columns.items())
+    storage = " WITH (storage_direction = 'fwd')" if name in FORWARD_ONLY else ""
+    return f"CREATE REL TABLE {name}(FROM {rel.source} TO {rel.target}{cols}){storage}"
 
 
 def _plain(value: Any) -> Any:
@@ -61,6 +76,7 @@ class EmbeddedStore:
             raise StoreError(f"{self.path} is a directory, not a lensgraph store file")
         self._read_only = read_only
         self._written = 0
+        self._in_transaction = False
         self._open()
         self._check_schema(read_only)
 
@@ -100,19 +116,41 @@ class EmbeddedStore:
             raise StoreError(f"{self.path} is a LadybugDB database but not a lensgraph store")
         found = self.rows("MATCH (m:Meta) WHERE m.key = 'schema_version' RETURN m.value AS v")
         version = found[0]["v"] if found else "?"
-        if version != str(schema.SCHEMA_VERSION):
+        if version == "1" and schema.SCHEMA_VERSION == 2:
+            if read_only:
+                raise StoreError(f"the store at {self.path} was written with graph schema v1; run "
+                                 f"`lensgraph upgrade --store {self.path}` once to bring it to v2")
+            self._upgrade_v1()
+        elif version != str(schema.SCHEMA_VERSION):
             raise StoreError(
                 f"the store at {self.path} was written with graph schema v{version}; this lensgraph "
                 f"reads and writes v{schema.SCHEMA_VERSION}. Use another --store path, or the lensgraph "
                 "version that wrote it."
             )
 
+    def _upgrade_v1(self) -> None:
+        """v1 → v2 in place: ART primary-key indexes, rebuilt from the rows (which also restores any key the
+        hash index lost), and the HAS_STATE edges from each pass to its states. Each step is skipped when
+        done, and the version is set last, so an upgrade cut short is finished by the next open."""
+        print(f"upgrading the store at {self.path} to graph schema v2 ...", file=sys.stderr)
+        indexes = {r["t"]: r["k"] for r in self.rows("CALL show_indexes() RETURN table_name AS t, index_type AS k")}
+        for table in schema.NODE_TABLES:
+            if indexes.get(table) != "ART":
+                for statement in _art_index(table)[0 if table in indexes else 1:]:
+                    self._conn.execute(statement)
+        if "HAS_STATE" not in self._tables():
+            self._conn.execute(_create_rel("HAS_STATE", schema.REL_TABLES["HAS_STATE"]))
+        if not self.rows("MATCH ()-[r:HAS_STATE]->() RETURN r LIMIT 1"):
+            edges = self.arrow("MATCH (h:HiddenState) RETURN h.pass AS `from`, h.uid AS `to`")
+            with self._transaction("upgrading the store"):  # all edges or none: the check above stays true
+                for offset in range(0, edges.num_rows, UPGRADE_ROWS):
+                    self._copy("HAS_STATE", edges.slice(offset, UPGRADE_ROWS))
+        self._conn.execute("MATCH (m:Meta) WHERE m.key = 'schema_version' SET m.value = $v",
+                           {"v": str(schema.SCHEMA_VERSION)})
+
     # -- reads ------------------------------------------------------------------------------------
     def rows(self, cypher: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        try:
-            result = self._conn.execute(cypher, params or {})
-        except (RuntimeError, ValueError) as e:  # ValueError: a parameter LadybugDB cannot type
-            raise StoreError(f"query failed: {e}") from None
+        result = self._execute(cypher, params)
         if isinstance(result, list):  # several statements: the last one's rows
             result = result[-1]
         names = result.get_column_names()
@@ -120,10 +158,20 @@ class EmbeddedStore:
 
     def arrow(self, cypher: str, params: dict[str, Any] | None = None) -> pa.Table:
         """A query's rows as an Arrow table (fast bulk reads, e.g. for `lensgraph copy`)."""
+        return self._execute(cypher, params).get_as_arrow()
+
+    def _execute(self, cypher: str, params: dict[str, Any] | None) -> Any:
         try:
-            return self._conn.execute(cypher, params or {}).get_as_arrow()
-        except (RuntimeError, ValueError) as e:
-            raise StoreError(f"query failed: {e}") from None
+            return self._conn.execute(cypher, params or {})
+        except (RuntimeError, ValueError) as e:  # ValueError: a parameter LadybugDB cannot type
+            if "buffer pool is full" not in str(e):
+                raise StoreError(f"query failed: {e}") from None
+            if not self._in_transaction:
+                # LadybugDB 0.22 keeps the memory of a query that ran out of it: every later query would
+                # fail too. Reopening frees it; nothing is lost outside a transaction.
+                self._reopen()
+        raise StoreError(f"query failed: the store's buffer pool ({BUFFER_POOL_BYTES >> 20} MB) is too small "
+                         "for it; set LENSGRAPH_BUFFER_POOL_MB higher (e.g. 4096), or narrow the query")
 
     def has_model(self, name: str) -> bool:
         return bool(self.rows("MATCH (m:Model) WHERE m.name = $n RETURN m.name", {"n": name}))
@@ -152,6 +200,7 @@ class EmbeddedStore:
     def _transaction(self, what: str) -> Iterator[None]:
         """All or nothing: an error or a crash inside keeps none of it (the WAL discards it on reopen)."""
         self._conn.execute("BEGIN TRANSACTION")
+        self._in_transaction = True
         try:
             yield
             self._conn.execute("COMMIT")
@@ -163,10 +212,13 @@ class EmbeddedStore:
             if isinstance(e, RuntimeError):
                 raise StoreError(f"{what} failed, nothing was kept: {e}") from None
             raise
+        finally:
+            self._in_transaction = False
 
     def _delete_pass(self, uid: str) -> None:
+        # the pass first: its HAS_STATE edges are stored forward only, so only it can detach them
+        self._conn.execute("MATCH (p:Pass) WHERE p.uid = $u DETACH DELETE p", {"u": uid})
         self._conn.execute("MATCH (h:HiddenState) WHERE h.pass = $u DETACH DELETE h", {"u": uid})
-        self._conn.execute("MATCH (p:Pass) WHERE p.uid = $u DELETE p", {"u": uid})
 
     def write_pass(self, graph: PassGraph) -> bool:
         return self.write_passes([graph])[0]
@@ -191,9 +243,9 @@ class EmbeddedStore:
                 rows = [dict(g.pass_, complete=False, created=g.pass_.get("created") or now)  # kept by copy
                         for g in todo.values()]
                 self._copy("Pass", pa.Table.from_pylist(rows, schema=schema.arrow_schema("Pass")))
-                for table, part in (("HiddenState", "states"), ("FLOWS_TO", "flows"), ("ACTIVATES", "activates"),
-                                    ("PROMOTES", "promotes")):
-                    self._copy(table, pa.concat_tables([getattr(g, part) for g in todo.values()]))
+                self._copy("HiddenState", pa.concat_tables([g.states for g in todo.values()]))
+                for rel in schema.REL_TABLES:
+                    self._copy(rel, pa.concat_tables([g.rels[rel] for g in todo.values()]))
                 self._conn.execute("MATCH (p:Pass) WHERE p.uid IN $u SET p.complete = true", {"u": list(todo)})
             before, self._written = self._written, self._written + len(todo)
             if self._written // REOPEN_EVERY > before // REOPEN_EVERY:

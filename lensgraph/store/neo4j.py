@@ -138,7 +138,8 @@ def create_rels(rel: str) -> str:
     r = schema.REL_TABLES[rel]
     props = ", ".join(f"{c}: r.{c}" for c in r.columns)
     return (f"UNWIND $rows AS r MATCH (a:{r.source} {{{_key(r.source)}: r.`from`}}) "
-            f"MATCH (b:{r.target} {{{_key(r.target)}: r.`to`}}) CREATE (a)-[:{rel} {{{props}}}]->(b)")
+            f"MATCH (b:{r.target} {{{_key(r.target)}: r.`to`}}) "
+            f"CREATE (a)-[:{rel}{f' {{{props}}}' if props else ''}]->(b)")
 
 
 # Leftovers of an interrupted pass are deleted in bounded transactions (a pass can hold millions of edges).
@@ -371,9 +372,8 @@ class Neo4jStore:
             row["created"] = row["created"] or _dt.datetime.now(_dt.UTC).isoformat()
             self._run(CREATE_PASS, {"row": row})
             self._write_table(create_nodes("HiddenState"), graph.states)
-            self._write_table(create_rels("FLOWS_TO"), graph.flows)
-            self._write_table(create_rels("ACTIVATES"), graph.activates)
-            self._write_table(create_rels("PROMOTES"), graph.promotes)
+            for rel, table in graph.rels.items():
+                self._write_table(create_rels(rel), table)
             self._run(MARK_COMPLETE, {"u": uid})  # last: from now on queries see the pass
             return True
 

@@ -170,9 +170,8 @@ def export_import(store: Store, out: str | Path, model: str = "", passes: Sequen
             graph = read_pass(store, p["uid"])
             write("Pass", pa.Table.from_pylist([dict(graph.pass_, complete=True)], schema=schema.arrow_schema("Pass")))
             write("HiddenState", graph.states)
-            write("FLOWS_TO", graph.flows)
-            write("ACTIVATES", graph.activates)
-            write("PROMOTES", graph.promotes)
+            for rel, table in graph.rels.items():
+                write(rel, table)
             if progress:
                 progress(p["uid"])
     finally:
