@@ -244,8 +244,9 @@ class EmbeddedStore:
                         for g in todo.values()]
                 self._copy("Pass", pa.Table.from_pylist(rows, schema=schema.arrow_schema("Pass")))
                 self._copy("HiddenState", pa.concat_tables([g.states for g in todo.values()]))
+                rels = [g.rels for g in todo.values()]  # derived once per pass, not once per table
                 for rel in schema.REL_TABLES:
-                    self._copy(rel, pa.concat_tables([g.rels[rel] for g in todo.values()]))
+                    self._copy(rel, pa.concat_tables([r[rel] for r in rels]))
                 self._conn.execute("MATCH (p:Pass) WHERE p.uid IN $u SET p.complete = true", {"u": list(todo)})
             before, self._written = self._written, self._written + len(todo)
             if self._written // REOPEN_EVERY > before // REOPEN_EVERY:
