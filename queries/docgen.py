@@ -24,8 +24,7 @@ Example = Callable[[dict[str, str]], dict[str, Any]]
 EXAMPLES: dict[str, Example] = {
     "passes": lambda p: {},
     "pass-layers": lambda p: {"pass": p[FRANCE], "first": 29, "last": 29},
-    "flows-among": lambda p: {"pass": p[FRANCE], "uids": [f"{p[FRANCE]}/L29/mlp_out", f"{p[FRANCE]}/L29/resid_post",
-                                                          f"{p[FRANCE]}/L29/resid_mid"]},
+    "flows-among": lambda p: {"pass": p[FRANCE], "first": 29, "last": 29},
     "states": lambda p: {"pass": p[FRANCE], "uids": [f"{p[FRANCE]}/L29/head/h1", f"{p[FRANCE]}/final"]},
     "visit-states": lambda p: {"pass": p[FRANCE], "first": 29, "last": 29, "k": 2},
     "visit-neurons": lambda p: {"pass": p[FRANCE], "first": 28, "last": 29, "k_attn": 2, "k_mlp": 3},
@@ -49,7 +48,7 @@ WRAPPERS = {  # the Python wrappers that build on a query
     "visit-neurons": "`queries.subgraphs.visit_graph(…)` → Subgraph (neurons with `activates` edges)",
     "flow-edges": "`queries.subgraphs.flow_routes(store, pass_uid, tau, keys)` → Subgraph of the routes to the output",
     "pass-layers": "`queries.subgraphs.pass_layers(store, pass_uid, first, last)` → Subgraph",
-    "flows-among": "`queries.subgraphs.pass_layers(…)`, `visit_graph(…)` (the edges among chosen states)",
+    "flows-among": "`queries.subgraphs.pass_layers(…)`, `visit_graph(…)` (the edges among their states)",
     "states": "`queries.subgraphs.flow_routes(…)` (the states on the routes)",
 }
 

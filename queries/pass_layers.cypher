@@ -1,6 +1,5 @@
 // The states of one pass in a layer range, with their annotations (a subgraph's nodes).
-// The final node is included when the range reaches the last layer. (States are found by a scan, then read by
-// primary key: LadybugDB reads list properties of a filtered scan at a cost that grows with the whole table.)
+// The final node is included when the range reaches the last layer.
 // @param pass: str  the pass uid (`lensgraph passes` lists them)
 // @param first: int = 0  first layer
 // @param last: int = 1000000  last layer
@@ -8,11 +7,8 @@ MATCH (p:Pass)
 WHERE p.uid = $pass AND p.complete = true
 MATCH (m:Model)
 WHERE m.name = p.model
-MATCH (p)-[:HAS_STATE]->(s:HiddenState)
-WHERE ((s.layer >= $first AND s.layer <= $last) OR (s.kind = 'final' AND $last >= m.n_layers - 1))
-WITH s.uid AS uid
-MATCH (h:HiddenState)
-WHERE h.uid = uid
+MATCH (p)-[:HAS_STATE]->(h:HiddenState)
+WHERE ((h.layer >= $first AND h.layer <= $last) OR (h.kind = 'final' AND $last >= m.n_layers - 1))
 RETURN h.uid AS uid, h.layer AS layer, h.kind AS kind, h.head AS head, h.position AS position,
        h.source_token AS source_token, h.norm AS norm, h.entropy AS entropy,
        h.top_tokens AS top_tokens, h.top_probs AS top_probs, h.target_rank AS target_rank,

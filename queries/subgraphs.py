@@ -28,7 +28,7 @@ def pass_layers(store: Store, pass_uid: str, first: int = 0, last: int = 1_000_0
     nodes = run(store, "pass-layers", **{"pass": pass_uid, "first": first, "last": last})
     if not nodes:
         raise InputError(f"pass {pass_uid} has no states in layers {first}..{last}")
-    edges = run(store, "flows-among", **{"pass": pass_uid, "uids": [n["uid"] for n in nodes]})
+    edges = run(store, "flows-among", **{"pass": pass_uid, "first": first, "last": last})
     return Subgraph(nodes, edges, {"pass": pass_uid, **info, "layers": [first, last]})
 
 
@@ -41,7 +41,8 @@ def visit_graph(store: Store, pass_uid: str, first: int = 0, last: int = 1_000_0
     nodes = run(store, "visit-states", k=k, **where)
     if not nodes:
         raise InputError(f"pass {pass_uid} has no states in layers {first}..{last}")
-    edges = run(store, "flows-among", **{"pass": pass_uid, "uids": [n["uid"] for n in nodes]})
+    kept = {n["uid"] for n in nodes}
+    edges = [e for e in run(store, "flows-among", **where) if e["source"] in kept and e["target"] in kept]
     neurons = run(store, "visit-neurons", k_attn=k_attn, k_mlp=k_mlp, **where)
     edges += [{"source": n["source"], "target": n["uid"], "kind": "activates", "score": abs(n["coef"]),
                "coef": n["coef"], "rank": n["rank"]} for n in neurons]

@@ -1,7 +1,7 @@
 // The states of a VISIT reduced graph: one pass, a layer range, every head, the top-k keys and values per head.
 // Every state of the range except key and value states, which are kept only when their attention score is
 // among the k largest into their query (keys) or head (values); ties go to the earlier source position.
-// The final node is included when the range reaches the last layer; states are read by primary key (see pass-layers).
+// The final node is included when the range reaches the last layer.
 // @param pass: str  the pass uid
 // @param first: int = 0  first layer
 // @param last: int = 1000000  last layer
@@ -15,12 +15,10 @@ WHERE ((s.layer >= $first AND s.layer <= $last) OR (s.kind = 'final' AND $last >
 OPTIONAL MATCH (s)-[f:FLOWS_TO]->(t:HiddenState)<-[g:FLOWS_TO]-(o:HiddenState)
 WHERE s.kind IN ['key', 'value'] AND f.kind = s.kind AND g.kind = s.kind
   AND (g.score > f.score OR (g.score = f.score AND o.position < s.position))
-WITH s.uid AS uid, count(o) AS above
+WITH s, count(o) AS above
 WHERE above < $k
-MATCH (h:HiddenState)
-WHERE h.uid = uid
-RETURN h.uid AS uid, h.layer AS layer, h.kind AS kind, h.head AS head, h.position AS position,
-       h.source_token AS source_token, h.norm AS norm, h.entropy AS entropy,
-       h.top_tokens AS top_tokens, h.top_probs AS top_probs, h.target_rank AS target_rank,
-       h.target_prob AS target_prob
+RETURN s.uid AS uid, s.layer AS layer, s.kind AS kind, s.head AS head, s.position AS position,
+       s.source_token AS source_token, s.norm AS norm, s.entropy AS entropy,
+       s.top_tokens AS top_tokens, s.top_probs AS top_probs, s.target_rank AS target_rank,
+       s.target_prob AS target_prob
 ORDER BY uid

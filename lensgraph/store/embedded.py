@@ -52,12 +52,17 @@ def _create_rel(name: str, rel: schema.RelTable) -> str:
     return f"CREATE REL TABLE {name}(FROM {rel.source} TO {rel.target}{cols}){storage}"
 
 
+_PLAIN = {str, int, float, bool, type(None)}
+
+
 def _plain(value: Any) -> Any:
     """Normalise result values to plain Python types (LadybugDB's sum() returns Decimal)."""
+    if type(value) in _PLAIN:  # the common case first: results are mostly scalars and lists of them
+        return value
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return value if all(type(v) in _PLAIN for v in value) else [_plain(v) for v in value]
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     return value
