@@ -4,11 +4,8 @@
 // @param k: int = 5  rank cutoff, at most the PROMOTES edges written per node (5 by default)
 // @param model: str = ''  only passes of this model ('' = all)
 // @param pass: str = ''  only this pass uid ('' = all)
-MATCH (p:Pass)-[:HAS_STATE]->(h:HiddenState)
+MATCH (p:Pass)-[:HAS_STATE]->(h:HiddenState)-[r:PROMOTES]->(t:Token)
 WHERE p.complete = true AND ($model = '' OR p.model = $model) AND ($pass = '' OR p.uid = $pass)
-  AND h.kind = 'head'
-WITH p, h
-MATCH (h)-[r:PROMOTES]->(t:Token)
-WHERE r.rank <= $k AND t.text = $token
+  AND h.kind = 'head' AND r.rank <= $k AND t.text = $token
 RETURN p.uid AS pass, p.prompt AS prompt, h.layer AS layer, h.head AS head, r.rank AS rank, r.prob AS prob
 ORDER BY pass, layer, head

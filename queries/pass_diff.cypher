@@ -10,8 +10,9 @@
 // @param last: int = 1000000  last layer
 // @param k: int = 5  top-k for shared_top, at most the PROMOTES edges written per node
 MATCH (pa:Pass)-[:HAS_STATE]->(x:HiddenState)
-WHERE pa.uid = $a AND ($kind = '' OR x.kind = $kind) AND coalesce(x.layer, 1000000) >= $first
-  AND coalesce(x.layer, -1) <= $last
+WHERE pa.uid = $a
+WITH x  // filter after the pass's states are read: else LadybugDB scans every pass's states (226 -> 16 ms)
+WHERE ($kind = '' OR x.kind = $kind) AND coalesce(x.layer, 1000000) >= $first AND coalesce(x.layer, -1) <= $last
 MATCH (pb:Pass)-[:HAS_STATE]->(y:HiddenState)
 WHERE pb.uid = $b AND y.kind = x.kind AND coalesce(y.layer, -1) = coalesce(x.layer, -1)
   AND coalesce(y.head, -1) = coalesce(x.head, -1) AND (NOT x.kind IN ['key', 'value'] OR y.position = x.position)
