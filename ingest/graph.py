@@ -196,7 +196,8 @@ def assemble(b: Layout, stats: LensStats, tables: ModelTables, promotes_k: int) 
 
 
 def _ranks(groups: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """1-based rank of each score within its group, highest first."""
+    """1-based rank of each score within its group, highest first; ties keep the edges' order (lexsort is stable),
+    which docs/SCHEMA.md promises and visit-states relies on: structural edges first, then sources by position."""
     order = np.lexsort((-score, groups))
     g = groups[order]
     starts = np.r_[0, np.flatnonzero(g[1:] != g[:-1]) + 1]

@@ -1,6 +1,7 @@
 // The states of a VISIT reduced graph: one pass, a layer range, every head, the top-k keys and values per head.
 // Every state of the range except key and value states, which are kept only when their attention score is
-// among the k largest into their query (keys) or head (values); ties go to the earlier source position.
+// among the k largest into their query (keys) or head (values); ties go to the earlier source position. That is
+// the edge's FLOWS_TO rank ≤ k + 1: rank 1 into a query or head is its `read` or `query` edge (docs/SCHEMA.md).
 // The final node is included when the range reaches the last layer.
 // @param pass: str  the pass uid
 // @param first: int = 0  first layer
@@ -12,11 +13,10 @@ MATCH (m:Model)
 WHERE m.name = p.model
 MATCH (p)-[:HAS_STATE]->(s:HiddenState)
 WHERE ((s.layer >= $first AND s.layer <= $last) OR (s.kind = 'final' AND $last >= m.n_layers - 1))
-OPTIONAL MATCH (s)-[f:FLOWS_TO]->(t:HiddenState)<-[g:FLOWS_TO]-(o:HiddenState)
-WHERE s.kind IN ['key', 'value'] AND f.kind = s.kind AND g.kind = s.kind
-  AND (g.score > f.score OR (g.score = f.score AND o.position < s.position))
-WITH s, count(o) AS above
-WHERE above < $k
+OPTIONAL MATCH (s)-[f:FLOWS_TO]->(:HiddenState)
+WHERE s.kind IN ['key', 'value'] AND f.kind = s.kind
+WITH s, f
+WHERE f IS NULL OR f.rank <= $k + 1
 RETURN s.uid AS uid, s.layer AS layer, s.kind AS kind, s.head AS head, s.position AS position,
        s.source_token AS source_token, s.norm AS norm, s.entropy AS entropy,
        s.top_tokens AS top_tokens, s.top_probs AS top_probs, s.target_rank AS target_rank,

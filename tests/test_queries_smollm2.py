@@ -85,6 +85,23 @@ def test_visit_graph_has_the_schema_shape(smol: Ingested) -> None:
     assert kept == pytest.approx(scores[:2])
 
 
+def test_key_and_value_ranks_follow_attention_then_source_position(smol: Ingested) -> None:
+    """docs/SCHEMA.md: into a query (head), its read (query) edge ranks 1, then keys (values) by attention, the
+    earlier source first on a tie; visit-states keeps a key or value by this rank alone."""
+    rows = smol.store.rows(
+        "MATCH (p:Pass)-[:HAS_STATE]->(s:HiddenState)-[f:FLOWS_TO]->(t:HiddenState) "
+        "WHERE p.uid = $u AND f.kind IN ['key', 'value'] "
+        "RETURN t.uid AS target, f.kind AS kind, s.position AS position, f.score AS score, f.rank AS rank",
+        {"u": _uid(smol, IOI)})
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["target"], r["kind"]), []).append(r)
+    assert len(groups) == 2 * smol.ingestor.loaded.spec.n_layers * smol.ingestor.loaded.spec.n_heads
+    for group in groups.values():
+        ordered = sorted(group, key=lambda r: (-r["score"], r["position"]))
+        assert [r["rank"] for r in ordered] == list(range(2, len(group) + 2))
+
+
 def test_flow_routes_reach_the_output_and_cover_the_graph_at_tau_zero(smol: Ingested) -> None:
     france, spec = _uid(smol, FRANCE), smol.ingestor.loaded.spec
     sources = smol.passes[FRANCE].position + 1
