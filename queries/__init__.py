@@ -120,7 +120,7 @@ def catalog() -> dict[str, Query]:
 
 def load(name: str) -> Query:
     path = HERE / f"{name.replace('-', '_')}.cypher"
-    if any(c in name for c in "._/\\") or not path.is_file():  # names as listed: heads-promoting
+    if any(c in name for c in "._/\\") or not path.is_file():  # a name as listed (heads-promoting), never a path
         raise InputError(f"no query named {name!r}; `lensgraph queries` lists them: {', '.join(catalog())}")
     return _parse(path)
 
