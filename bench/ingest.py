@@ -1,6 +1,6 @@
 """Ingest benchmark: seconds per prompt end to end, projection efficiency, write rate, memory, static cost.
 
-    python bench/ingest.py [--models smollm2-135m,random:gpt2-small] [--prompts 64] [--batch 32] [--cached-static]
+    python bench/ingest.py [--models smollm2-135m,random:gpt2-small] [--prompts 256] [--batch 64] [--cached-static]
 
 Prompts are the first --prompts of data/known_facts.json that are 10-15 tokens long for the model, ingested
 in batches of --batch into a fresh embedded store, as the worker does. Every figure comes from this one run:
@@ -11,8 +11,8 @@ in batches of --batch into a fresh embedded store, as the worker does. Every fig
   matmul rate measured here); the same batch projected directly (no factoring); a naive baseline that
   projects one vector at a time (what VISIT does on every call);
 - write: rows per second spent in Store.write_pass (commits and the periodic checkpoint included);
-- memory: resident set after every batch (growth from the second batch to the last) and the peak (the
-  one-time static annotation runs in a child process, with its own peak);
+- memory: resident set after every batch (growth from the second batch to the last) and the peak of the
+  ingest run (the one-time static annotation runs in a child process, with its own peak);
 - disk: bytes per pass of the store once closed.
 """
 
@@ -31,6 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from lensgraph import config  # noqa: E402
 
 TARGET_S_PER_PROMPT, TARGET_EFFICIENCY, TARGET_ROWS_PER_S, TARGET_RSS_GB = 1.5, 0.70, 150_000, 4.0
 
@@ -122,17 +124,17 @@ def projection(ingestor, prompts: list[str], monkeypatch_margin) -> dict:  # noq
 
     layouts = [ingestor.lay_out(ingestor.prepare(PromptSpec(p)))[0] for p in prompts]
     lens, k = ingestor.lens, ingestor.top_k
-    X, factored, _ = stack(layouts)
-    out: dict[str, float] = {"rows": X.shape[0]}
+    X, factored, offsets = stack(layouts)
+    out: dict[str, float] = {"rows": int(offsets[-1])}
     for plan, margin in (("planned", lens_module.FACTOR_MARGIN), ("direct", 0.0)):
         with monkeypatch_margin(margin):
             out[f"{plan}_flops"] = lens.flops(X.shape[0], factored)
             t = time.perf_counter()
             annotate(layouts, lens, k)
             out[f"{plan}_s"] = time.perf_counter() - t
-    out["circuits"] = len(lens.plan(X.shape[0], factored)[0])
+    out["circuits"] = len(lens.plan(factored)[0])
     spec = ingestor.loaded.spec
-    out["scan_s"] = X.shape[0] * scan_s_per_row(spec.vocab_size, k)
+    out["scan_s"] = out["rows"] * scan_s_per_row(spec.vocab_size, k)
     out["matmul_gflops"] = matmul_gflops(spec.d_model, spec.vocab_size)
     out["naive_vectors_per_s"] = naive_vectors_per_s(lens, X[:: max(1, X.shape[0] // 200)][:200])
     return out
@@ -178,6 +180,7 @@ def bench_model(name: str, n_prompts: int, batch: int, cached_static: bool) -> d
         print(f"  {name}: {len(results)}/{len(prompts)} passes, {per_prompt[-1]:.2f} s/prompt, "
               f"RSS {rss[-1]:.2f} GB", file=sys.stderr)
     store.close()
+    ingest_peak = peak_rss_gb()  # before the projection comparisons below, which hold a whole batch directly
     disk_per_pass = (du_bytes(path) - model_bytes) / len(results)
     proj = projection(ingestor, prompts[:batch], margin)
     med = lambda key: statistics.median(r.timings[key] for r in results)  # noqa: E731
@@ -189,7 +192,7 @@ def bench_model(name: str, n_prompts: int, batch: int, cached_static: bool) -> d
         "s_per_prompt": statistics.median(per_prompt), "batches": per_prompt,
         "stages": {k: med(k) for k in ("forward", "build", "project", "write")},
         "rows_per_pass": rows / len(results), "write_rows_per_s": rows / sum(r.timings["write"] for r in results),
-        "rss": rss, "peak_rss_gb": peak_rss_gb(), "disk_per_pass": disk_per_pass, **proj,
+        "rss": rss, "peak_rss_gb": ingest_peak, "disk_per_pass": disk_per_pass, **proj,
     }
 
 
@@ -235,8 +238,8 @@ def report(r: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="smollm2-135m,random:gpt2-small")
-    parser.add_argument("--prompts", type=int, default=64, help="prompts per model (at least 20)")
-    parser.add_argument("--batch", type=int, default=32, help="passes per projection, as the worker's --batch")
+    parser.add_argument("--prompts", type=int, default=256, help="prompts per model (at least 20; 3 batches show growth)")
+    parser.add_argument("--batch", type=int, default=config.BATCH, help="passes per projection, as the worker's --batch")
     parser.add_argument("--cached-static", action="store_true", help="reuse the static cache (skip its cost)")
     args = parser.parse_args()
     import torch

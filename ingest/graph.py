@@ -38,7 +38,8 @@ def contributions(total: torch.Tensor, parts: torch.Tensor) -> np.ndarray:
 
 @dataclass
 class Layout:
-    """One pass's nodes and edges, and the vectors still to be read through the lens (build's first stage)."""
+    """One pass's nodes and edges, and the vectors still to be read through the lens (build's first stage):
+    `vectors` holds, in node order, those of the nodes outside the `factored` blocks, which build their own."""
 
     pass_row: dict
     tokens: list[str]  # texts of the tokens the pass ran on
@@ -50,15 +51,19 @@ class Layout:
     kind: list[str] = field(default_factory=list)
     head: list[int | None] = field(default_factory=list)
     source: list[int] = field(default_factory=list)
-    vectors: list[torch.Tensor] = field(default_factory=list)
-    factored: list[Factored] = field(default_factory=list)  # rows that are U[h] @ A[h] of a circuit
+    vectors: list[torch.Tensor] = field(default_factory=list)  # [n, d_model] each
+    factored: list[Factored] = field(default_factory=list)  # nodes that are U[h] @ A[h] of a circuit
     edges: list[tuple[np.ndarray, np.ndarray, str, np.ndarray]] = field(default_factory=list)
     act_from: list[tuple[int, int, str, torch.Tensor, torch.Tensor]] = field(default_factory=list)
 
     def add(self, layer: int | None, kind: str, vectors: torch.Tensor, heads: list[int] | None = None,
             sources: list[int] | None = None) -> np.ndarray:
         """Add nodes for the rows of `vectors` [n, d_model]; returns their indices."""
-        n = vectors.shape[0]
+        self.vectors.append(vectors)
+        return self._nodes(layer, kind, vectors.shape[0], heads, sources)
+
+    def _nodes(self, layer: int | None, kind: str, n: int, heads: list[int] | None,
+               sources: list[int] | None) -> np.ndarray:
         start = len(self.uids)
         for i in range(n):
             h = heads[i] if heads is not None else None
@@ -68,15 +73,14 @@ class Layout:
             self.kind.append(kind)
             self.head.append(h)
             self.source.append(self.position if s is None else s)
-        self.vectors.append(vectors)
         return np.arange(start, start + n)
 
     def add_heads(self, layer: int, kind: str, key: str, U: torch.Tensor, A: torch.Tensor,
                   sources: bool = False) -> np.ndarray:
         """Nodes U[h] @ A[h] for every head h (U [H, R, d_head], A [H, d_head, d_model]), head-major."""
         H, R, _ = U.shape
-        rows = self.add(layer, kind, torch.bmm(U, A).reshape(H * R, -1), [h for h in range(H) for _ in range(R)],
-                        [s for _ in range(H) for s in range(R)] if sources else None)
+        rows = self._nodes(layer, kind, H * R, [h for h in range(H) for _ in range(R)],
+                           [s for _ in range(H) for s in range(R)] if sources else None)
         self.factored.append(Factored((layer, key), A, U, rows))
         return rows
 
@@ -114,7 +118,7 @@ def layout(spec: ModelSpec, weights: list[LayerWeights], cap: Capture, tables: M
         # values and heads in the residual basis, through each head's slice of W_O
         concat_h = c.concat[pos].reshape(H, 1, spec.d_head)
         head = b.add_heads(layer, "head", "W_O", concat_h, w.W_O)
-        head_vecs = b.vectors[-1]
+        head_vecs = torch.bmm(concat_h, w.W_O)[:, 0]  # [H, d_model]
         b.link(query, head, "query")
         value = b.add_heads(layer, "value", "W_O", c.v[:, kv].transpose(0, 1), w.W_O, sources=True)
         b.link(value, np.repeat(head, S), "value", attn)
@@ -156,8 +160,8 @@ def layout(spec: ModelSpec, weights: list[LayerWeights], cap: Capture, tables: M
 
 
 def stack(layouts: list[Layout]) -> tuple[torch.Tensor, list[Factored], np.ndarray]:
-    """The vectors of several passes as one matrix [N, d_model], their factored blocks re-indexed into it,
-    and where each pass's rows start (with N at the end)."""
+    """Several passes as one: their vectors [N - factored rows, d_model], their factored blocks re-indexed
+    into the N rows, and where each pass's rows start (with N at the end)."""
     offsets = np.cumsum([0] + [len(b.uids) for b in layouts])
     X = torch.cat([v for b in layouts for v in b.vectors])
     factored = [Factored(f.key, f.A, f.U, f.rows + off) for b, off in zip(layouts, offsets) for f in b.factored]

@@ -5,7 +5,8 @@ torch needs six sweeps of a row for this (softmax, E_p[logit], two topk, two com
 and, for large chunks, each going to memory. Here a row is read while it sits in the core's cache, rows run
 in parallel, and the loops over the vocabulary vectorise: exp is Cephes' single-precision polynomial
 (within 2 ulp, as accurate as torch's), written so that LLVM vectorises it. The top and bottom k are kept
-by insertion, rarely taken for k << vocab; ties keep the lower token id first, so results are deterministic.
+by insertion, rarely taken for k << vocab, and only in blocks of logits whose extremes could enter them;
+ties keep the lower token id first, so results are deterministic.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ _LOG2E = np.float32(1.44269504088896341)
 _LN2_HI = np.float32(0.693359375)
 _LN2_LO = np.float32(-2.12194440e-4)
 _UNDER = np.float32(-87.0)  # exp below this is < 2**-125 of the largest term: counted as 0
+
+
+_BLOCK = 64  # logits per block: a block whose extremes cannot enter the top or bottom k is skipped
 
 
 @njit(fastmath=_FAST, cache=True, nogil=True)
@@ -68,24 +72,13 @@ def scan(logits: np.ndarray, k: int, tracked: np.ndarray) -> tuple[np.ndarray, n
         ti = np.full(k, -1, np.int64)
         bv = np.full(k, np.inf, np.float32)  # descending: bv[0] is the highest of the current bottom k
         bi = np.full(k, -1, np.int64)
-        for j in range(vocab):
-            x = row[j]
-            if x > tv[0] or ti[0] < 0:
-                p = 0
-                while p + 1 < k and (tv[p + 1] < x or ti[p + 1] < 0):
-                    tv[p] = tv[p + 1]
-                    ti[p] = ti[p + 1]
-                    p += 1
-                tv[p] = x
-                ti[p] = j
-            if x < bv[0] or bi[0] < 0:
-                p = 0
-                while p + 1 < k and (bv[p + 1] > x or bi[p + 1] < 0):
-                    bv[p] = bv[p + 1]
-                    bi[p] = bi[p + 1]
-                    p += 1
-                bv[p] = x
-                bi[p] = j
+        for start in range(0, vocab, _BLOCK):
+            stop = min(start + _BLOCK, vocab)
+            hi, lo = _bounds(row, start, stop)
+            if hi > tv[0] or ti[0] < 0:
+                _keep_top(row, start, stop, tv, ti)
+            if lo < bv[0] or bi[0] < 0:
+                _keep_bottom(row, start, stop, bv, bi)
         mx = tv[k - 1]
         total, moment = _exp_terms(row, mx, np.empty(vocab, np.float32), np.empty(vocab, np.int32))
         lse[r] = float(mx) + np.log(float(total))
@@ -98,6 +91,50 @@ def scan(logits: np.ndarray, k: int, tracked: np.ndarray) -> tuple[np.ndarray, n
             bot_i[r, p] = bi[k - 1 - p]
             bot_v[r, p] = bv[k - 1 - p]
     return lse, entropy, top_i, top_v, bot_i, bot_v, ranks
+
+
+@njit(fastmath=_FAST, cache=True, nogil=True)
+def _bounds(row: np.ndarray, start: int, stop: int) -> tuple[np.float32, np.float32]:
+    """The highest and lowest logit of row[start:stop]."""
+    hi = row[start]
+    lo = row[start]
+    for j in range(start + 1, stop):
+        hi = max(hi, row[j])
+        lo = min(lo, row[j])
+    return hi, lo
+
+
+@njit(cache=True, nogil=True)
+def _keep_top(row: np.ndarray, start: int, stop: int, tv: np.ndarray, ti: np.ndarray) -> None:
+    """Insert the tokens of row[start:stop] that beat the current top k (tv ascending; on a tie the earlier,
+    lower id stays)."""
+    k = tv.shape[0]
+    for j in range(start, stop):
+        x = row[j]
+        if x > tv[0] or ti[0] < 0:
+            p = 0
+            while p + 1 < k and (tv[p + 1] < x or ti[p + 1] < 0):
+                tv[p] = tv[p + 1]
+                ti[p] = ti[p + 1]
+                p += 1
+            tv[p] = x
+            ti[p] = j
+
+
+@njit(cache=True, nogil=True)
+def _keep_bottom(row: np.ndarray, start: int, stop: int, bv: np.ndarray, bi: np.ndarray) -> None:
+    """The same for the bottom k (bv descending)."""
+    k = bv.shape[0]
+    for j in range(start, stop):
+        x = row[j]
+        if x < bv[0] or bi[0] < 0:
+            p = 0
+            while p + 1 < k and (bv[p + 1] > x or bi[p + 1] < 0):
+                bv[p] = bv[p + 1]
+                bi[p] = bi[p + 1]
+                p += 1
+            bv[p] = x
+            bi[p] = j
 
 
 @njit(fastmath=_FAST, cache=True, nogil=True)

@@ -52,7 +52,7 @@ catalog_option = click.option(
 batch_option = click.option(
     "--batch", type=click.IntRange(1), default=config.BATCH, show_default=True,
     help="Passes annotated together (their circuits are factored once: docs/PERFORMANCE.md); "
-    "default $LENSGRAPH_BATCH, else 32.",
+    "default $LENSGRAPH_BATCH, else 64.",
 )
 
 

@@ -10,7 +10,7 @@ TOP_K = 10  # top and bottom tokens kept on every node
 PROMOTES_K = 5  # PROMOTES edges written from every node to its top tokens
 # passes a worker annotates together: their heads' circuits are factored once for all of them
 # (docs/PERFORMANCE.md); larger batches amortise that further but hold more passes in memory
-BATCH = int(os.environ.get("LENSGRAPH_BATCH", "32"))
+BATCH = int(os.environ.get("LENSGRAPH_BATCH", "64"))
 
 
 def store_path() -> str:

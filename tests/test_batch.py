@@ -22,6 +22,17 @@ def _layouts(ingestor: Ingestor, prompts: list[str]) -> list[Layout]:
     return [ingestor.lay_out(ingestor.prepare(PromptSpec(p)))[0] for p in prompts]
 
 
+def _vectors(b: Layout) -> torch.Tensor:
+    """Every node's vector [N, d_model]: those the layout holds, and those its factored blocks build."""
+    direct = np.ones(len(b.uids), bool)
+    X = torch.empty(len(b.uids), b.vectors[0].shape[1])
+    for f in b.factored:
+        X[f.rows] = f.vectors()
+        direct[f.rows] = False
+    X[direct] = torch.cat(b.vectors)
+    return X
+
+
 def _compare(ingestor: Ingestor, layouts: list[Layout], monkeypatch: pytest.MonkeyPatch) -> int:
     """Annotate the passes one by one, directly, then together with every circuit factored; the number of
     circuits factored."""
@@ -32,7 +43,7 @@ def _compare(ingestor: Ingestor, layouts: list[Layout], monkeypatch: pytest.Monk
         monkeypatch.setattr(LogitLens, "_factored", lambda self, *a: used.append(1) or original(self, *a))
         batched = annotate(layouts, ingestor.lens, ingestor.top_k)
         for b, one, many in zip(layouts, singles, batched):
-            _assert_same_annotations(ingestor.lens, torch.cat(b.vectors), one, many)
+            _assert_same_annotations(ingestor.lens, _vectors(b), one, many)
     return len(used)
 
 
@@ -50,8 +61,9 @@ def test_batched_factored_annotations_on_smollm2(smol: Ingested, monkeypatch: py
     ingestor = smol.ingestor
     layouts = _layouts(ingestor, [FRANCE, IOI])
     last = ingestor.loaded.spec.n_layers - 1
-    for b in layouts:
-        b.factored = [f for f in b.factored if f.key[0] in (0, last)]
+    worth = LogitLens._worth_factoring  # the other layers' blocks are projected directly
+    monkeypatch.setattr(LogitLens, "_worth_factoring", lambda self, blocks: blocks[0].key[0] in (0, last)
+                        and worth(self, blocks))
     assert _compare(ingestor, layouts, monkeypatch) == 4
 
 

@@ -85,6 +85,7 @@ def test_scan_matches_torch_on_every_statistic() -> None:
     torch.manual_seed(2)
     logits = torch.randn(40, 3001) * torch.logspace(-1, 1.5, 40)[:, None]  # flat to very peaked rows
     logits[0, 100:110] = logits[0].max() + 1  # ten tied maxima: the lower ids come first
+    logits[1, 60:70] = logits[1].min() - 1  # ten tied minima, across two of the scan's blocks
     tracked = torch.randint(0, 3001, (40, 2))
     tracked[0, 0] = 105
     lse, entropy, top_i, top_v, bot_i, bot_v, ranks = scan(logits.numpy(), 7, tracked.numpy())
@@ -93,7 +94,9 @@ def test_scan_matches_torch_on_every_statistic() -> None:
     np.testing.assert_allclose(lse, L.logsumexp(-1).numpy(), rtol=1e-6)
     np.testing.assert_allclose(entropy, -(p * p.log()).sum(-1).numpy(), rtol=1e-5, atol=1e-7)
     assert top_i[0].tolist() == list(range(100, 107))
-    for r in range(1, 40):
+    assert bot_i[1].tolist() == list(range(60, 67))
+    assert top_i[1].tolist() == logits[1].topk(7).indices.tolist()
+    for r in range(2, 40):
         assert top_i[r].tolist() == logits[r].topk(7).indices.tolist()
         assert bot_i[r].tolist() == logits[r].topk(7, largest=False).indices.tolist()
     np.testing.assert_array_equal(top_v, logits.topk(7).values.numpy())
@@ -149,7 +152,7 @@ def test_factored_projection_matches_the_direct_one(monkeypatch: pytest.MonkeyPa
         monkeypatch.setattr(lens_module, "FACTOR_MARGIN", 1e9)
         used, original = [], LogitLens._factored
         monkeypatch.setattr(LogitLens, "_factored", lambda self, *args: used.append(1) or original(self, *args))
-        factored = lens.stats(X, 5, tracked, [block])
+        factored = lens.stats(X[:7], 5, tracked, [block])  # the block builds its own rows
     assert used == ([] if norm == "none" else [1])  # the circuit was used exactly when the norm allows
     _assert_same_annotations(lens, X, direct, factored)
 
