@@ -27,6 +27,7 @@ EXAMPLES: dict[str, Example] = {
     "flows-among": lambda p: {"pass": p[FRANCE], "first": 29, "last": 29},
     "states": lambda p: {"pass": p[FRANCE], "uids": [f"{p[FRANCE]}/L29/head/h1", f"{p[FRANCE]}/final"]},
     "visit-states": lambda p: {"pass": p[FRANCE], "first": 29, "last": 29, "k": 2},
+    "visit-edges": lambda p: {"pass": p[FRANCE], "first": 29, "last": 29, "k": 2},
     "visit-neurons": lambda p: {"pass": p[FRANCE], "first": 28, "last": 29, "k_attn": 2, "k_mlp": 3},
     "heads-promoting": lambda p: {"token": " Paris", "pass": p[FRANCE]},
     "heads-promoting-summary": lambda p: {"token": " the"},
@@ -45,10 +46,11 @@ EXAMPLES: dict[str, Example] = {
 
 WRAPPERS = {  # the Python wrappers that build on a query
     "visit-states": "`queries.subgraphs.visit_graph(store, pass_uid, first, last, k, k_attn, k_mlp)` → Subgraph",
+    "visit-edges": "`queries.subgraphs.visit_graph(…)` → Subgraph (the edges among its states)",
     "visit-neurons": "`queries.subgraphs.visit_graph(…)` → Subgraph (neurons with `activates` edges)",
     "flow-edges": "`queries.subgraphs.flow_routes(store, pass_uid, tau, keys)` → Subgraph of the routes to the output",
     "pass-layers": "`queries.subgraphs.pass_layers(store, pass_uid, first, last)` → Subgraph",
-    "flows-among": "`queries.subgraphs.pass_layers(…)`, `visit_graph(…)` (the edges among their states)",
+    "flows-among": "`queries.subgraphs.pass_layers(…)` (the edges among its states)",
     "states": "`queries.subgraphs.flow_routes(…)` (the states on the routes)",
 }
 

@@ -1,7 +1,6 @@
 // The FLOWS_TO edges among the states of one pass in a layer range (a subgraph's edges).
-// Both ends lie in layers first..last; an edge into the final node counts as its source's layer. The
-// subgraph wrappers keep the edges among the states they chose (a set test in Python: `b.uid IN $uids` with
-// thousands of uids is a list scan per edge in LadybugDB, 70 ms for a whole VISIT graph).
+// Both ends lie in layers first..last; an edge into the final node counts as its source's layer. It takes a
+// range, not a list of uids: `b.uid IN $uids` with thousands of uids is a list scan per edge in LadybugDB.
 // @param pass: str  the pass uid
 // @param first: int = 0  first layer
 // @param last: int = 1000000  last layer

@@ -41,8 +41,7 @@ def visit_graph(store: Store, pass_uid: str, first: int = 0, last: int = 1_000_0
     nodes = run(store, "visit-states", k=k, **where)
     if not nodes:
         raise InputError(f"pass {pass_uid} has no states in layers {first}..{last}")
-    kept = {n["uid"] for n in nodes}
-    edges = [e for e in run(store, "flows-among", **where) if e["source"] in kept and e["target"] in kept]
+    edges = run(store, "visit-edges", k=k, **where)
     neurons = run(store, "visit-neurons", k_attn=k_attn, k_mlp=k_mlp, **where)
     edges += [{"source": n["source"], "target": n["uid"], "kind": "activates", "score": abs(n["coef"]),
                "coef": n["coef"], "rank": n["rank"]} for n in neurons]

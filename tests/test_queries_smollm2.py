@@ -76,6 +76,10 @@ def test_visit_graph_has_the_schema_shape(smol: Ingested) -> None:
     assert len(neurons) == 3 * (3 + 4)
     uids = {n["uid"] for n in g.nodes}
     assert all(e["source"] in uids and e["target"] in uids for e in g.edges)
+    # visit-edges keeps exactly the FLOWS_TO edges among the kept states
+    among = {(e["source"], e["target"]) for e in run(smol.store, "flows-among", **{"pass": france, "first": 27, "last": 29})
+             if e["source"] in uids and e["target"] in uids}
+    assert {(e["source"], e["target"]) for e in g.edges if e["kind"] != "activates"} == among
     # the kept values of a head are its largest attention scores, read from the full graph
     head = schema.state_uid(france, 29, "head", 1)
     scores = sorted((r["a"] for r in smol.store.rows(
