@@ -70,15 +70,15 @@ def scan(logits: np.ndarray, k: int, tracked: np.ndarray) -> tuple[np.ndarray, n
         row = logits[r]
         tv = np.full(k, -np.inf, np.float32)  # ascending: tv[0] is the lowest of the current top k
         ti = np.full(k, -1, np.int64)
-        bv = np.full(k, np.inf, np.float32)  # descending: bv[0] is the highest of the current bottom k
+        bv = np.full(k, -np.inf, np.float32)  # negated logits, ascending: -bv[0] is the highest of the bottom k
         bi = np.full(k, -1, np.int64)
         for start in range(0, vocab, _BLOCK):
             stop = min(start + _BLOCK, vocab)
             hi, lo = _bounds(row, start, stop)
             if hi > tv[0] or ti[0] < 0:
-                _keep_top(row, start, stop, tv, ti)
-            if lo < bv[0] or bi[0] < 0:
-                _keep_bottom(row, start, stop, bv, bi)
+                _keep(row, start, stop, np.float32(1.0), tv, ti)
+            if -lo > bv[0] or bi[0] < 0:
+                _keep(row, start, stop, np.float32(-1.0), bv, bi)
         mx = tv[k - 1]
         total, moment = _exp_terms(row, mx, np.empty(vocab, np.float32), np.empty(vocab, np.int32))
         lse[r] = float(mx) + np.log(float(total))
@@ -89,7 +89,7 @@ def scan(logits: np.ndarray, k: int, tracked: np.ndarray) -> tuple[np.ndarray, n
             top_i[r, p] = ti[k - 1 - p]
             top_v[r, p] = tv[k - 1 - p]
             bot_i[r, p] = bi[k - 1 - p]
-            bot_v[r, p] = bv[k - 1 - p]
+            bot_v[r, p] = -bv[k - 1 - p]
     return lse, entropy, top_i, top_v, bot_i, bot_v, ranks
 
 
@@ -105,36 +105,20 @@ def _bounds(row: np.ndarray, start: int, stop: int) -> tuple[np.float32, np.floa
 
 
 @njit(cache=True, nogil=True)
-def _keep_top(row: np.ndarray, start: int, stop: int, tv: np.ndarray, ti: np.ndarray) -> None:
-    """Insert the tokens of row[start:stop] that beat the current top k (tv ascending; on a tie the earlier,
-    lower id stays)."""
-    k = tv.shape[0]
+def _keep(row: np.ndarray, start: int, stop: int, sign: np.float32, vals: np.ndarray, ids: np.ndarray) -> None:
+    """Insert the tokens of row[start:stop] whose sign·logit beats the current k kept (vals ascending, in
+    sign·logit; on a tie the earlier, lower id stays): sign 1 keeps the top k, -1 the bottom k."""
+    k = vals.shape[0]
     for j in range(start, stop):
-        x = row[j]
-        if x > tv[0] or ti[0] < 0:
+        x = sign * row[j]
+        if x > vals[0] or ids[0] < 0:
             p = 0
-            while p + 1 < k and (tv[p + 1] < x or ti[p + 1] < 0):
-                tv[p] = tv[p + 1]
-                ti[p] = ti[p + 1]
+            while p + 1 < k and (vals[p + 1] < x or ids[p + 1] < 0):
+                vals[p] = vals[p + 1]
+                ids[p] = ids[p + 1]
                 p += 1
-            tv[p] = x
-            ti[p] = j
-
-
-@njit(cache=True, nogil=True)
-def _keep_bottom(row: np.ndarray, start: int, stop: int, bv: np.ndarray, bi: np.ndarray) -> None:
-    """The same for the bottom k (bv descending)."""
-    k = bv.shape[0]
-    for j in range(start, stop):
-        x = row[j]
-        if x < bv[0] or bi[0] < 0:
-            p = 0
-            while p + 1 < k and (bv[p + 1] > x or bi[p + 1] < 0):
-                bv[p] = bv[p + 1]
-                bi[p] = bi[p + 1]
-                p += 1
-            bv[p] = x
-            bi[p] = j
+            vals[p] = x
+            ids[p] = j
 
 
 @njit(fastmath=_FAST, cache=True, nogil=True)
