@@ -76,13 +76,14 @@ class Layout:
         return np.arange(start, start + n)
 
     def add_heads(self, layer: int, kind: str, key: str, U: torch.Tensor, A: torch.Tensor,
-                  sources: bool = False) -> np.ndarray:
-        """Nodes U[h] @ A[h] for every head h (U [H, R, d_head], A [H, d_head, d_model]), head-major."""
+                  sources: bool = False) -> Factored:
+        """Nodes U[h] @ A[h] for every head h (U [H, R, d_head], A [H, d_head, d_model]), head-major; their
+        block, whose `rows` are the nodes' indices."""
         H, R, _ = U.shape
         rows = self._nodes(layer, kind, H * R, [h for h in range(H) for _ in range(R)],
                            [s for _ in range(H) for s in range(R)] if sources else None)
         self.factored.append(Factored((layer, key), A, U, rows))
-        return rows
+        return self.factored[-1]
 
     def one(self, layer: int | None, kind: str, vector: torch.Tensor) -> int:
         return int(self.add(layer, kind, vector[None])[0])
@@ -112,15 +113,16 @@ def layout(spec: ModelSpec, weights: list[LayerWeights], cap: Capture, tables: M
         # queries and keys read through the other side's circuit (VISIT D.3): q·k = (q W_K^T)·x_src
         query = b.add(layer, "query", torch.einsum("hd,hmd->hm", c.q[pos], w.W_K[kv]), list(range(H)))
         b.link(ln1, query, "read")
-        key = b.add_heads(layer, "key", "W_Q", c.k[:, kv].transpose(0, 1), w.W_Q.transpose(1, 2), sources=True)
+        key = b.add_heads(layer, "key", "W_Q", c.k[:, kv].transpose(0, 1), w.W_Q.transpose(1, 2),
+                          sources=True).rows
         attn = c.attn[:, :S].reshape(-1).double().numpy()  # [H*S], head-major like key/value
         b.link(key, np.repeat(query, S), "key", attn)
         # values and heads in the residual basis, through each head's slice of W_O
         concat_h = c.concat[pos].reshape(H, 1, spec.d_head)
-        head = b.add_heads(layer, "head", "W_O", concat_h, w.W_O)
-        head_vecs = torch.bmm(concat_h, w.W_O)[:, 0]  # [H, d_model]
+        heads = b.add_heads(layer, "head", "W_O", concat_h, w.W_O)
+        head, head_vecs = heads.rows, heads.vectors()  # head_vecs [H, d_model]
         b.link(query, head, "query")
-        value = b.add_heads(layer, "value", "W_O", c.v[:, kv].transpose(0, 1), w.W_O, sources=True)
+        value = b.add_heads(layer, "value", "W_O", c.v[:, kv].transpose(0, 1), w.W_O, sources=True).rows
         b.link(value, np.repeat(head, S), "value", attn)
         heads_sum = head_vecs.sum(0)
         concat = b.one(layer, "concat", heads_sum)
