@@ -78,10 +78,14 @@ class Layout:
     def add_heads(self, layer: int, kind: str, key: str, U: torch.Tensor, A: torch.Tensor,
                   sources: bool = False) -> Factored:
         """Nodes U[h] @ A[h] for every head h (U [H, R, d_head], A [H, d_head, d_model]), head-major; their
-        block, whose `rows` are the nodes' indices."""
+        block, whose `rows` are the nodes' indices. With `sources`, row r of head h is the node of head h
+        and source position r; without, it is query head h·R + r's (the R query heads that share A[h])."""
         H, R, _ = U.shape
-        rows = self._nodes(layer, kind, H * R, [h for h in range(H) for _ in range(R)],
-                           [s for _ in range(H) for s in range(R)] if sources else None)
+        if sources:
+            heads, positions = [h for h in range(H) for _ in range(R)], [s for _ in range(H) for s in range(R)]
+        else:
+            heads, positions = list(range(H * R)), None
+        rows = self._nodes(layer, kind, H * R, heads, positions)
         self.factored.append(Factored((layer, key), A, U, rows))
         return self.factored[-1]
 
@@ -110,8 +114,10 @@ def layout(spec: ModelSpec, weights: list[LayerWeights], cap: Capture, tables: M
             b.link(prev_post, resid_pre, "layer")
         ln1 = b.one(layer, "ln1", c.ln1[pos])
         b.link(resid_pre, ln1, "norm")
-        # queries and keys read through the other side's circuit (VISIT D.3): q·k = (q W_K^T)·x_src
-        query = b.add(layer, "query", torch.einsum("hd,hmd->hm", c.q[pos], w.W_K[kv]), list(range(H)))
+        # queries and keys read through the other side's circuit (VISIT D.3): q·k = (q W_K^T)·x_src; the
+        # query heads that share a key/value head share its W_K
+        query = b.add_heads(layer, "query", "W_K", c.q[pos].reshape(spec.n_kv_heads, spec.group, spec.d_head),
+                            w.W_K.transpose(1, 2)).rows
         b.link(ln1, query, "read")
         key = b.add_heads(layer, "key", "W_Q", c.k[:, kv].transpose(0, 1), w.W_Q.transpose(1, 2),
                           sources=True).rows

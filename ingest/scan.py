@@ -2,14 +2,17 @@
 lowest tokens, and the rank of tracked tokens.
 
 torch needs six sweeps of a row for this (softmax, E_p[logit], two topk, two comparisons), each allocating
-and, for large chunks, each going to memory. Here a row is read while it sits in the core's cache, rows run
-in parallel, and the loops over the vocabulary vectorise: exp is Cephes' single-precision polynomial
+and, for large chunks, each going to memory. Here a row is read while it sits in the core's cache, whole
+or a vocabulary tile at a time (the running sums re-based when the maximum grows, as in online softmax),
+rows in parallel or on the caller's threads, and the loops over the vocabulary vectorise: exp is Cephes' single-precision polynomial
 (within 2 ulp, as accurate as torch's), written so that LLVM vectorises it. The top and bottom k are kept
 by insertion, rarely taken for k << vocab, and only in blocks of logits whose extremes could enter them;
 ties keep the lower token id first, so results are deterministic.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit, prange
@@ -50,47 +53,97 @@ def _exp_terms(row: np.ndarray, mx: np.float32, y: np.ndarray, scale_bits: np.nd
     return total, moment
 
 
+@dataclass
+class Scan:
+    """The running annotations of n rows of logits that arrive a vocabulary tile at a time (or whole): the
+    softmax sums relative to the highest logit so far, the top and bottom k, and for each tracked token the
+    number of tokens with a strictly higher logit than its own."""
+
+    mx: np.ndarray  # [n] float32, the highest logit so far
+    total: np.ndarray  # [n] float64, sum of exp(logit - mx)
+    moment: np.ndarray  # [n] float64, sum of exp(logit - mx) * (logit - mx)
+    top_v: np.ndarray  # [n, k] float32, ascending: top_v[:, 0] is the lowest of the top k
+    top_i: np.ndarray  # [n, k] token ids (-1 while fewer than k are seen)
+    bot_v: np.ndarray  # [n, k] float32 negated logits, ascending: -bot_v[:, 0] is the highest of the bottom k
+    bot_i: np.ndarray  # [n, k]
+    own: np.ndarray  # [n, m] float32, the tracked tokens' logits
+    tracked: np.ndarray  # [n, m] their ids
+    above: np.ndarray  # [n, m] int64
+
+    @classmethod
+    def start(cls, own: np.ndarray, tracked: np.ndarray, k: int) -> Scan:
+        n = own.shape[0]
+        return cls(np.full(n, -np.inf, np.float32), np.zeros(n), np.zeros(n),
+                   np.full((n, k), -np.inf, np.float32), np.full((n, k), -1, np.int64),
+                   np.full((n, k), -np.inf, np.float32), np.full((n, k), -1, np.int64),
+                   np.ascontiguousarray(own, np.float32), np.ascontiguousarray(tracked, np.int64),
+                   np.zeros(own.shape, np.int64))
+
+    @classmethod
+    def whole(cls, logits: np.ndarray, tracked: np.ndarray, k: int) -> Scan:
+        """The scan of whole rows: logits [n, vocab] float32, tracked [n, m] token ids."""
+        state = cls.start(np.take_along_axis(logits, tracked, 1), tracked, k)
+        state.fold(logits, 0)
+        return state
+
+    def fold(self, tile: np.ndarray, start: int, parallel: bool = True) -> None:
+        """Read tile [n, T] float32, the logits of tokens start .. start + T - 1 (tiles in increasing order,
+        so that ties keep the lower id); rows in parallel, or serially for a caller that runs its own threads."""
+        (_fold_parallel if parallel else _fold_serial)(
+            tile, start, self.own, self.tracked, self.mx, self.total, self.moment,
+            self.top_v, self.top_i, self.bot_v, self.bot_i, self.above)
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """log-normaliser [n], entropy [n] (nats), top ids [n, k], top logits [n, k] (highest first), bottom
+        ids [n, k] (lowest first), bottom logits [n, k], ranks [n, m] (1 + the number strictly higher)."""
+        log_total = np.log(self.total)
+        return (self.mx + log_total, log_total - self.moment / self.total, self.top_i[:, ::-1],
+                self.top_v[:, ::-1], self.bot_i[:, ::-1], -self.bot_v[:, ::-1], self.above + 1)
+
+
+def scan(logits: np.ndarray, k: int, tracked: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Scan.result() of whole rows: logits [n, vocab] float32, tracked [n, m] token ids."""
+    return Scan.whole(logits, tracked, k).result()
+
+
 @njit(parallel=True, cache=True, nogil=True)
-def scan(logits: np.ndarray, k: int, tracked: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                                   np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """logits [n, vocab] float32, tracked [n, m] token ids ->
-    log-normaliser [n], entropy [n] (nats, float64), top ids [n, k], top logits [n, k] (highest first),
-    bottom ids [n, k] (lowest first), bottom logits [n, k], ranks [n, m] (1 + the number of tokens with a
-    strictly higher logit)."""
-    n, vocab = logits.shape
-    m = tracked.shape[1]
-    lse = np.empty(n)
-    entropy = np.empty(n)
-    top_i = np.empty((n, k), np.int64)
-    top_v = np.empty((n, k), np.float32)
-    bot_i = np.empty((n, k), np.int64)
-    bot_v = np.empty((n, k), np.float32)
-    ranks = np.empty((n, m), np.int64)
-    for r in prange(n):
-        row = logits[r]
-        tv = np.full(k, -np.inf, np.float32)  # ascending: tv[0] is the lowest of the current top k
-        ti = np.full(k, -1, np.int64)
-        bv = np.full(k, -np.inf, np.float32)  # negated logits, ascending: -bv[0] is the highest of the bottom k
-        bi = np.full(k, -1, np.int64)
-        for start in range(0, vocab, _BLOCK):
-            stop = min(start + _BLOCK, vocab)
-            hi, lo = _bounds(row, start, stop)
-            if hi > tv[0] or ti[0] < 0:
-                _keep(row, start, stop, np.float32(1.0), tv, ti)
-            if -lo > bv[0] or bi[0] < 0:
-                _keep(row, start, stop, np.float32(-1.0), bv, bi)
-        mx = tv[k - 1]
-        total, moment = _exp_terms(row, mx, np.empty(vocab, np.float32), np.empty(vocab, np.int32))
-        lse[r] = float(mx) + np.log(float(total))
-        entropy[r] = np.log(float(total)) - float(moment) / float(total)
-        for t in range(m):
-            ranks[r, t] = _count_above(row, row[tracked[r, t]]) + 1
-        for p in range(k):
-            top_i[r, p] = ti[k - 1 - p]
-            top_v[r, p] = tv[k - 1 - p]
-            bot_i[r, p] = bi[k - 1 - p]
-            bot_v[r, p] = -bv[k - 1 - p]
-    return lse, entropy, top_i, top_v, bot_i, bot_v, ranks
+def _fold_parallel(tile, start, own, tracked, mx, total, moment, top_v, top_i, bot_v, bot_i, above):  # noqa: ANN001
+    for r in prange(tile.shape[0]):
+        _fold_row(tile[r], start, own[r], tracked[r], mx, total, moment, top_v[r], top_i[r], bot_v[r], bot_i[r],
+                  above[r], r)
+
+
+@njit(cache=True, nogil=True)
+def _fold_serial(tile, start, own, tracked, mx, total, moment, top_v, top_i, bot_v, bot_i, above):  # noqa: ANN001
+    for r in range(tile.shape[0]):
+        _fold_row(tile[r], start, own[r], tracked[r], mx, total, moment, top_v[r], top_i[r], bot_v[r], bot_i[r],
+                  above[r], r)
+
+
+@njit(cache=True, nogil=True)
+def _fold_row(row, start, own, tracked, mx, total, moment, tv, ti, bv, bi, above, r) -> None:  # noqa: ANN001
+    T = row.shape[0]
+    hi_tile = row[0]
+    for s in range(0, T, _BLOCK):
+        stop = min(s + _BLOCK, T)
+        hi, lo = _bounds(row, s, stop)
+        hi_tile = max(hi_tile, hi)
+        if hi > tv[0] or ti[0] < 0:
+            _keep(row, s, stop, start, np.float32(1.0), tv, ti)
+        if -lo > bv[0] or bi[0] < 0:
+            _keep(row, s, stop, start, np.float32(-1.0), bv, bi)
+    if hi_tile > mx[r]:  # re-base the sums on the new maximum
+        if total[r] > 0:
+            shift = float(mx[r]) - float(hi_tile)
+            c = np.exp(shift)
+            moment[r] = c * (moment[r] + shift * total[r])
+            total[r] = c * total[r]
+        mx[r] = hi_tile
+    t, m = _exp_terms(row, mx[r], np.empty(T, np.float32), np.empty(T, np.int32))
+    total[r] += t
+    moment[r] += m
+    for j in range(own.shape[0]):
+        above[j] += _count_above(row, own[j], tracked[j] - start)
 
 
 @njit(fastmath=_FAST, cache=True, nogil=True)
@@ -105,9 +158,11 @@ def _bounds(row: np.ndarray, start: int, stop: int) -> tuple[np.float32, np.floa
 
 
 @njit(cache=True, nogil=True)
-def _keep(row: np.ndarray, start: int, stop: int, sign: np.float32, vals: np.ndarray, ids: np.ndarray) -> None:
-    """Insert the tokens of row[start:stop] whose sign·logit beats the current k kept (vals ascending, in
-    sign·logit; on a tie the earlier, lower id stays): sign 1 keeps the top k, -1 the bottom k."""
+def _keep(row: np.ndarray, start: int, stop: int, offset: int, sign: np.float32, vals: np.ndarray,
+          ids: np.ndarray) -> None:
+    """Insert the tokens of row[start:stop] (ids from offset + start) whose sign·logit beats the current k
+    kept (vals ascending, in sign·logit; on a tie the earlier, lower id stays): sign 1 keeps the top k, -1
+    the bottom k."""
     k = vals.shape[0]
     for j in range(start, stop):
         x = sign * row[j]
@@ -118,12 +173,16 @@ def _keep(row: np.ndarray, start: int, stop: int, sign: np.float32, vals: np.nda
                 ids[p] = ids[p + 1]
                 p += 1
             vals[p] = x
-            ids[p] = j
+            ids[p] = offset + j
 
 
 @njit(fastmath=_FAST, cache=True, nogil=True)
-def _count_above(row: np.ndarray, own: np.float32) -> int:
+def _count_above(row: np.ndarray, own: np.float32, skip: int) -> int:
+    """Logits of row above own, not counting the token at index skip (the tracked token itself, whose own
+    logit may come from a separate product and differ from its logit here by rounding)."""
     above = 0
     for j in range(row.shape[0]):
         above += row[j] > own
+    if 0 <= skip < row.shape[0] and row[skip] > own:
+        above -= 1
     return above

@@ -52,8 +52,8 @@ def test_batched_factored_annotations_equal_single_direct_ones(families: dict[st
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     ingestor = families[name].ingestor
     layouts = _layouts(ingestor, [FRANCE, IOI, JAPAN])
-    # each layer's W_O (heads and values) and W_Q (keys) circuits, shared by the three passes
-    assert _compare(ingestor, layouts, monkeypatch) == 2 * ingestor.loaded.spec.n_layers
+    # each layer's W_O (heads and values), W_Q (keys) and W_K (queries) circuits, shared by the three passes
+    assert _compare(ingestor, layouts, monkeypatch) == 3 * ingestor.loaded.spec.n_layers
 
 
 def test_batched_factored_annotations_on_smollm2(smol: Ingested, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,7 +64,7 @@ def test_batched_factored_annotations_on_smollm2(smol: Ingested, monkeypatch: py
     worth = LogitLens._worth_factoring  # the other layers' blocks are projected directly
     monkeypatch.setattr(LogitLens, "_worth_factoring", lambda self, blocks: blocks[0].key[0] in (0, last)
                         and worth(self, blocks))
-    assert _compare(ingestor, layouts, monkeypatch) == 4
+    assert _compare(ingestor, layouts, monkeypatch) == 6
 
 
 def test_a_batch_writes_what_single_passes_write(tiny: dict[str, Ingested], tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import torch
 
 from ingest import lens as lens_module
 from ingest.lens import Factored, LensStats, LogitLens
-from ingest.scan import scan
+from ingest.scan import Scan, scan
 from tests.conftest import Ingested
 
 
@@ -104,6 +104,29 @@ def test_scan_matches_torch_on_every_statistic() -> None:
     expected = (logits[:, None, :] > logits.gather(1, tracked)[:, :, None]).sum(-1) + 1
     np.testing.assert_array_equal(ranks, expected.numpy())
     assert ranks[0, 0] == 1  # tied with the maximum: nothing is strictly higher
+
+
+@pytest.mark.parametrize("parallel", [True, False])
+def test_scan_by_tiles_matches_the_scan_of_whole_rows(parallel: bool) -> None:
+    torch.manual_seed(4)
+    logits = torch.randn(30, 3001) * torch.logspace(-1, 1.5, 30)[:, None]
+    logits[0, 995:1010] = logits[0].max() + 1  # tied maxima across the tile boundary at 1000
+    logits[1, 1990:2005] = logits[1].min() - 1  # tied minima across the one at 2000
+    logits[2, 2500] = logits[2].max() + 50  # the maximum arrives in the last tile: the sums are re-based
+    tracked = torch.randint(0, 3001, (30, 2))
+    L, ids = logits.numpy(), tracked.numpy()
+    # the tracked logits as a separate product might give them: a rounding below their value in the tiles
+    own = np.nextafter(np.take_along_axis(L, ids, 1), np.float32(-np.inf))
+    state = Scan.start(own, ids, 7)
+    for start in range(0, 3001, 1000):
+        state.fold(np.ascontiguousarray(L[:, start:start + 1000]), start, parallel)
+    whole = scan(L, 7, ids)
+    tiled = state.result()
+    for name, a, b in zip(("lse", "entropy"), whole, tiled):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6, err_msg=name)
+    for name, a, b in zip(("top ids", "top logits", "bottom ids", "bottom logits", "ranks"), whole[2:], tiled[2:]):
+        np.testing.assert_array_equal(b, a, err_msg=name)  # a tracked token is never counted above itself
+    assert tiled[2][0].tolist() == list(range(995, 1002)) and tiled[4][1].tolist() == list(range(1990, 1997))
 
 
 class _NotAffine(torch.nn.Module):
