@@ -179,7 +179,7 @@ def stack(layouts: list[Layout]) -> tuple[torch.Tensor, list[Factored], np.ndarr
 def annotate(layouts: list[Layout], lens: LogitLens, top_k: int,
              timings: dict[str, float] | None = None) -> list[LensStats]:
     """The lens annotation of every node of several passes, in one projection: a circuit shared by the
-    passes (a layer's W_O or W_Q) is factored once for all of them when that saves FLOPs."""
+    passes (a layer's W_O, W_Q or W_K) is factored once for all of them when that saves FLOPs."""
     t0 = time.perf_counter()
     X, factored, offsets = stack(layouts)
     n = np.diff(offsets)

@@ -98,8 +98,8 @@ def static_graph(loaded: LoadedModel, weights: list[LayerWeights], lens: LogitLe
     """The model's static nodes, from the disk cache or computed now (and cached)."""
     cache = config.cache_dir() / "static" / f"{schema.model_key(loaded.name)}-{weights_fingerprint(loaded)}-k{k}-v{STATIC_VERSION}"
     if (cache / "neurons.parquet").exists():
-        return ModelGraph(model_row(loaded), pq.read_table(cache / "tokens.parquet"),
-                          pq.read_table(cache / "neurons.parquet"))
+        return ModelGraph(model_row(loaded), pq.read_table(cache / "tokens.parquet"),  # as the schema now types them
+                          pq.read_table(cache / "neurons.parquet").cast(schema.arrow_schema("Neuron")))
     V = loaded.spec.vocab_size
     tokens = pa.table({
         "uid": [schema.token_uid(loaded.name, i) for i in range(V)], "model": [loaded.name] * V,

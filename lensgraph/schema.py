@@ -12,13 +12,16 @@ import pyarrow as pa
 
 SCHEMA_VERSION = 2  # v2: HAS_STATE (Pass → HiddenState)
 
+# Lists of probabilities are single precision, as the logits they come from: LadybugDB 0.22's checkpoint
+# re-analyses a DOUBLE list's values for compression every 64 values it lays out, which made the two
+# lists of a HiddenState half the cost of writing a pass (FLOAT lists cost a third as much).
 _LENS = {  # the logit-lens annotation every HiddenState and Neuron direction carries
     "norm": "DOUBLE",
     "entropy": "DOUBLE",
     "top_tokens": "STRING[]",
-    "top_probs": "DOUBLE[]",
+    "top_probs": "FLOAT[]",
     "bottom_tokens": "STRING[]",
-    "bottom_probs": "DOUBLE[]",
+    "bottom_probs": "FLOAT[]",
 }
 
 NODE_TABLES: dict[str, dict[str, str]] = {
@@ -34,10 +37,10 @@ NODE_TABLES: dict[str, dict[str, str]] = {
         "uid": "STRING", "model": "STRING", "layer": "INT64", "kind": "STRING", "idx": "INT64",  # `index` is reserved in LadybugDB
         **_LENS,
         # the same output direction read with a negative activation (the final norm keeps only the sign)
-        "neg_entropy": "DOUBLE", "neg_top_tokens": "STRING[]", "neg_top_probs": "DOUBLE[]",
+        "neg_entropy": "DOUBLE", "neg_top_tokens": "STRING[]", "neg_top_probs": "FLOAT[]",
         # the input direction (MLP units only; empty lists for attn_o)
-        "in_norm": "DOUBLE", "in_top_tokens": "STRING[]", "in_top_probs": "DOUBLE[]",
-        "in_bottom_tokens": "STRING[]", "in_bottom_probs": "DOUBLE[]",
+        "in_norm": "DOUBLE", "in_top_tokens": "STRING[]", "in_top_probs": "FLOAT[]",
+        "in_bottom_tokens": "STRING[]", "in_bottom_probs": "FLOAT[]",
     },
     "Pass": {
         "uid": "STRING", "model": "STRING", "prompt": "STRING", "tokens": "STRING[]",
@@ -69,7 +72,8 @@ REL_TABLES: dict[str, RelTable] = {
     "PROMOTES": RelTable("HiddenState", "Token", {"rank": "INT64", "prob": "DOUBLE"}),
 }
 
-_ARROW = {"STRING": pa.string(), "INT64": pa.int64(), "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_()}
+_ARROW = {"STRING": pa.string(), "INT64": pa.int64(), "DOUBLE": pa.float64(), "FLOAT": pa.float32(),
+          "BOOLEAN": pa.bool_()}
 
 
 def arrow_schema(table: str) -> pa.Schema:

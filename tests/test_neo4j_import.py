@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from click.testing import CliRunner
@@ -37,7 +38,7 @@ COUNTS = {
 # -- neo4j-admin import files ------------------------------------------------------------------------
 def test_headers_follow_the_import_tool_format() -> None:
     assert ni.header("HiddenState")[:4] == ["uid:ID(HiddenState)", "pass:string", "layer:long", "kind:string"]
-    assert "top_tokens:string[]" in ni.header("HiddenState") and "top_probs:double[]" in ni.header("HiddenState")
+    assert "top_tokens:string[]" in ni.header("HiddenState") and "top_probs:float[]" in ni.header("HiddenState")
     assert ni.header("ACTIVATES") == [":START_ID(HiddenState)", ":END_ID(Neuron)", "coef:double", "pre:double",
                                       "rank:long"]
     assert ni.header("PROMOTES")[:2] == [":START_ID(HiddenState)", ":END_ID(Token)"]
@@ -97,7 +98,8 @@ def test_export_writes_importable_files(tiny: dict[str, Ingested], tmp_path: Pat
     names = [h.split(":")[0] for h in ni.header("HiddenState")]
     assert final[names.index("layer")] == ""
     assert final[names.index("top_tokens")].split(delimiter) == stored["t"]
-    assert [float(x) for x in final[names.index("top_probs")].split(delimiter)] == stored["p"]
+    # single precision, as stored: the text is the shortest that reads back to the same float32
+    assert [np.float32(x) for x in final[names.index("top_probs")].split(delimiter)] == list(np.float32(stored["p"]))
     # the script names every file, and the export refuses a non-empty folder
     assert "neo4j-admin \\\n  database \\\n  import \\\n  full" in script
     assert all(f"--nodes={t}={t}.header.csv,{t}.csv" in script for t in ni.NODE_ORDER)

@@ -263,6 +263,31 @@ def test_a_v1_store_is_upgraded_when_opened_for_writing(tiny: dict[str, Ingested
         store.close()
 
 
+def test_a_store_with_double_probability_lists_is_still_written_and_read(tiny: dict[str, Ingested], tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stores created before the lists of probabilities became FLOAT[] hold DOUBLE[]: a pass written into one
+    reads back the same single-precision values as from a new store."""
+    ing = tiny["random:gpt2-tiny"].ingestor
+    read = "MATCH (h:HiddenState) WHERE h.pass = $p RETURN h.uid AS u, h.top_probs AS t, h.bottom_probs AS b ORDER BY u"
+    got = {}
+    for name, kind in (("old", "DOUBLE[]"), ("new", "FLOAT[]")):
+        with monkeypatch.context() as m:
+            for column in ("top_probs", "bottom_probs"):
+                m.setitem(schema.NODE_TABLES["HiddenState"], column, kind)
+            open_store(str(tmp_path / f"{name}.lbug")).close()  # created with these types
+        store = open_store(str(tmp_path / f"{name}.lbug"))
+        try:
+            store.write_model(ing.static())
+            prepared = ing.prepare(PromptSpec(FRANCE))
+            ing.run(store, prepared)
+            got[name] = store.rows(read, {"p": prepared.uid})
+            types = {r["name"]: r["type"] for r in store.rows("CALL table_info('HiddenState') RETURN *")}
+            assert types["top_probs"] == types["bottom_probs"] == kind
+        finally:
+            store.close()
+    assert got["old"] == got["new"] and len(got["new"]) > 100
+
+
 def test_a_query_too_big_for_the_buffer_pool_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A query that runs out of the buffer pool is refused with the setting to raise, and the store keeps
     answering (LadybugDB 0.22 kept such a query's memory, failing every later query: the store reopens)."""

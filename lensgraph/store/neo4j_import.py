@@ -27,7 +27,7 @@ from lensgraph.store import Store
 from lensgraph.store.copy import complete_passes, read_model, read_pass
 from lensgraph.store.neo4j import ddl
 
-_TYPES = {"STRING": "string", "INT64": "long", "DOUBLE": "double", "BOOLEAN": "boolean"}
+_TYPES = {"STRING": "string", "INT64": "long", "DOUBLE": "double", "FLOAT": "float", "BOOLEAN": "boolean"}
 # Array delimiters, tried in order: the first that no exported string contains is used (token texts can
 # hold any character, ';' and ',' included).
 DELIMITERS = ("\x1f", "\x1e", "\x1d", "\u241f", "\ue000")
@@ -59,7 +59,7 @@ def _quote(strings: pa.Array) -> pa.Array:
 def _plain_cells(values: pa.Array, kind: str) -> pa.Array:
     """Values of one scalar type as unquoted text the import tool parses (Java's number syntax)."""
     text = pc.cast(values, pa.string())
-    if kind == "DOUBLE":
+    if kind in ("DOUBLE", "FLOAT"):
         for arrow, java in (("nan", "NaN"), ("inf", "Infinity"), ("-inf", "-Infinity")):
             text = pc.replace_substring_regex(text, f"^{arrow}$", java)
     return text
