@@ -4,10 +4,10 @@ lowest tokens, and the rank of tracked tokens.
 torch needs six sweeps of a row for this (softmax, E_p[logit], two topk, two comparisons), each allocating
 and, for large chunks, each going to memory. Here a row is read while it sits in the core's cache, whole
 or a vocabulary tile at a time (the running sums re-based when the maximum grows, as in online softmax),
-rows in parallel or on the caller's threads, and the loops over the vocabulary vectorise: exp is Cephes' single-precision polynomial
-(within 2 ulp, as accurate as torch's), written so that LLVM vectorises it. The top and bottom k are kept
-by insertion, rarely taken for k << vocab, and only in blocks of logits whose extremes could enter them;
-ties keep the lower token id first, so results are deterministic.
+rows in parallel or on the caller's threads, and the loops over the vocabulary vectorise: exp is Cephes'
+single-precision polynomial (within 2 ulp, as accurate as torch's), written so that LLVM vectorises it.
+The top and bottom k are kept by insertion, rarely taken for k << vocab, and only in blocks of logits whose
+extremes could enter them; ties keep the lower token id first, so results are deterministic.
 """
 
 from __future__ import annotations
@@ -106,6 +106,8 @@ def scan(logits: np.ndarray, k: int, tracked: np.ndarray) -> tuple[np.ndarray, .
     return Scan.whole(logits, tracked, k).result()
 
 
+# Two drivers of one row routine: numba fixes `parallel` when it compiles, so a caller that runs its own
+# threads (LogitLens._factored) needs a build without numba's thread pool.
 @njit(parallel=True, cache=True, nogil=True)
 def _fold_parallel(tile, start, own, tracked, mx, total, moment, top_v, top_i, bot_v, bot_i, above):  # noqa: ANN001
     for r in prange(tile.shape[0]):
@@ -122,6 +124,7 @@ def _fold_serial(tile, start, own, tracked, mx, total, moment, top_v, top_i, bot
 
 @njit(cache=True, nogil=True)
 def _fold_row(row, start, own, tracked, mx, total, moment, tv, ti, bv, bi, above, r) -> None:  # noqa: ANN001
+    """Fold row r's tile into its state (the per-row slices, and entry r of the running mx, total, moment)."""
     T = row.shape[0]
     hi_tile = row[0]
     for s in range(0, T, _BLOCK):
