@@ -3,8 +3,11 @@ page in headless Chromium. The store is real (random-weight GPT-2, written by th
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import struct
 import threading
 import time
@@ -15,7 +18,6 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from ingest.worker import Worker
 from lensgraph.catalog import Catalog, catalog_url
 from lensgraph.service import create_app
 from tests.conftest import FRANCE, IOI
@@ -128,15 +130,18 @@ def test_jobs_need_the_token_and_the_worker_runs_them(client: TestClient, catalo
     ids = r.json()["ids"]
     assert [client.get(f"/api/jobs/{i}").json()["state"] for i in ids] == ["queued", "queued"]
     assert client.get("/api/jobs/999999").status_code == 404
-    # the worker writes while the service reads: each request opens the store and sees the newest passes
-    worker = threading.Thread(target=Worker(catalog, str(store)).run, kwargs={"only": ids, "until_idle": True,
-                                                                               "poll_s": 0.1})
-    worker.start()
+    # the worker writes while the service reads: each request opens the store and sees the newest passes. The
+    # worker runs in its own process, as deployed (docs/SERVICE.md): LadybugDB 0.22 can crash when a read-only
+    # open in one thread of a process meets a commit in another thread of the same process
+    worker = subprocess.Popen([sys.executable, "-m", "lensgraph", "worker", "--until-idle", "--poll", "0.1",
+                               "--store", str(store)], env=dict(os.environ, HF_HUB_OFFLINE="1"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen = set()
-    while worker.is_alive():
+    while worker.poll() is None:
         seen.add(len(client.get("/api/passes").json()))
         time.sleep(0.05)
-    worker.join()
+    _, err = worker.communicate()
+    assert worker.returncode == 0 and "Traceback" not in err, err
     assert [client.get(f"/api/jobs/{i}").json()["state"] for i in ids] == ["done", "done"]
     assert len(client.get("/api/passes").json()) == 4 and seen <= {2, 3, 4}
     assert client.get("/api/jobs", params={"state": "done"}).json()["counts"]["done"] >= 4
