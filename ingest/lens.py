@@ -215,9 +215,9 @@ class LogitLens:
         for h in range(H):
             for first in range(0, U.shape[1], TILE_ROWS):
                 u, r = U[h, first:first + TILE_ROWS], rows[h, first:first + TILE_ROWS]  # [n, d_head], [n]
-                tracked = torch.from_numpy(ids[r])  # [n, m]
+                tracked = ids[r]  # [n, m]
                 own = torch.einsum("nd,dnm->nm", u, M[h][:, tracked])  # the tracked tokens' logits
-                state = Scan.start(self._cap(own if bias is None else own + bias[tracked]).numpy(), ids[r], k)
+                state = Scan.start(self._cap(own if bias is None else own + bias[tracked]).numpy(), tracked, k)
                 for start in range(0, vocab, TILE):
                     stop = min(start + TILE, vocab)
                     logits = buffer[:len(r), :stop - start]
