@@ -2,15 +2,18 @@
 
     python bench/ingest.py [--models smollm2-135m,random:gpt2-small] [--prompts 256] [--batch 64] [--cached-static]
 
-Prompts are the first --prompts of data/known_facts.json that are 10-15 tokens long for the model, ingested
-in batches of --batch into a fresh embedded store, as the worker does. Every figure comes from this one run:
+Prompts are the first --prompts of data/known_facts.json that are 10-15 tokens long for the model, queued
+in a fresh embedded store's catalog and worked by the worker in batches of --batch, as `lensgraph ingest`
+does: each batch is written while the next one computes. Every figure comes from this one run:
 
-- end to end: wall-clock seconds per prompt (capture, projection, graph, write, marked complete), the median
-  over batches, and the median of each stage;
+- end to end: wall-clock seconds per prompt (capture, projection, graph, write, marked complete), in the
+  steady state (from one batch's end to the next's, the median; needs 3 batches) and over the whole run,
+  and the median of each stage;
 - projection: the FLOPs of the plan LogitLens.stats chooses for one batch, divided by (its time x the fp32
   matmul rate measured here); the same batch projected directly (no factoring); a naive baseline that
   projects one vector at a time (what VISIT does on every call);
-- write: rows per second spent in Store.write_pass (commits and the periodic checkpoint included);
+- write: rows per second spent in Store.write_passes (commits and checkpoints included), while the next
+  batch computes;
 - memory: resident set after every batch (growth from the second batch to the last) and the peak of the
   ingest run (the one-time static annotation runs in a child process, with its own peak);
 - disk: bytes per pass of the store once closed.
@@ -150,6 +153,39 @@ def projection(ingestor, prompts: list[str], monkeypatch_margin) -> dict:  # noq
     return out
 
 
+def ingest_with_worker(name: str, ingestor, path: Path, prompts: list[str],  # noqa: ANN001
+                       batch: int) -> tuple[list, list[float], list[float]]:
+    """Queue the prompts in the store's catalog and work them with a Worker, as `lensgraph ingest` does
+    (batches pipelined: each is written while the next computes). The passes' results, and when each
+    batch's outcomes were recorded (seconds from the start) with the resident set then."""
+    from ingest.prompts import PromptSpec
+    from ingest.worker import Outcome, Worker
+    from lensgraph.catalog import Catalog, catalog_url
+
+    catalog = Catalog(catalog_url(str(path)))
+    ids = catalog.submit(name, [PromptSpec(p) for p in prompts], None, ingestor.top_k)
+    results, finished, rss = [], [], []
+
+    def outcome(o: Outcome) -> None:
+        if o.state != "done":
+            sys.exit(f"{name}: a job failed: {o.error}")
+        results.append(o.result)
+        if len(results) % batch == 0 or len(results) == len(prompts):
+            finished.append(time.perf_counter() - start)
+            rss.append(rss_gb())
+            print(f"  {name}: {len(results)}/{len(prompts)} passes at {finished[-1]:.0f} s, RSS {rss[-1]:.2f} GB",
+                  file=sys.stderr)
+
+    worker = Worker(catalog, str(path), ingestors={(name, ingestor.top_k): ingestor}, batch=batch)
+    reset_peak_rss()
+    start = time.perf_counter()
+    try:
+        worker.run(only=ids, until_idle=True, poll_s=0.05, on_outcome=outcome)
+    finally:
+        catalog.close()
+    return results, finished, rss
+
+
 def bench_model(name: str, n_prompts: int, batch: int, cached_static: bool) -> dict:
     from contextlib import contextmanager
 
@@ -177,20 +213,10 @@ def bench_model(name: str, n_prompts: int, batch: int, cached_static: bool) -> d
     store = open_store(str(path))
     store.write_model(static)
     del static
+    store.close()
     model_bytes = du_bytes(path)
     prompts = facts_for(ingestor, n_prompts)
-    per_prompt, rss, results = [], [], []
-    reset_peak_rss()
-    for start in range(0, len(prompts), batch):
-        chunk = prompts[start:start + batch]
-        t = time.perf_counter()
-        done = ingestor.run_batch(store, [ingestor.prepare(PromptSpec(p)) for p in chunk])
-        per_prompt.append((time.perf_counter() - t) / len(chunk))
-        rss.append(rss_gb())
-        results += done
-        print(f"  {name}: {len(results)}/{len(prompts)} passes, {per_prompt[-1]:.2f} s/prompt, "
-              f"RSS {rss[-1]:.2f} GB", file=sys.stderr)
-    store.close()
+    results, finished, rss = ingest_with_worker(name, ingestor, path, prompts, batch)
     ingest_peak = peak_rss_gb()  # before the projection comparisons below, which hold a whole batch directly
     disk_per_pass = (du_bytes(path) - model_bytes) / len(results)
     proj = projection(ingestor, prompts[:batch], margin)
@@ -200,7 +226,10 @@ def bench_model(name: str, n_prompts: int, batch: int, cached_static: bool) -> d
         "model": name, "spec": ingestor.loaded.spec, "prompts": len(results), "batch": batch,
         "tokens": statistics.median(len(ingestor.loaded.tokenizer(p).input_ids) for p in prompts),
         "load_s": load_s, "static_s": static_s, "static_rss_gb": static_rss, "static_cached": cached_static,
-        "s_per_prompt": statistics.median(per_prompt), "batches": per_prompt,
+        # a batch ends when its write ends, overlapped with the next one's compute; the first batch's
+        # compute (the pipeline filling) and the last one's write (draining) are not overlapped
+        "steady": [(b - a) / batch for a, b in zip(finished[:-2], finished[1:-1])],
+        "whole_run": finished[-1] / len(results),
         "stages": {k: med(k) for k in ("forward", "build", "project", "write")},
         "rows_per_pass": rows / len(results), "write_rows_per_s": rows / sum(r.timings["write"] for r in results),
         "rss": rss, "peak_rss_gb": ingest_peak, "disk_per_pass": disk_per_pass, **proj,
@@ -216,9 +245,16 @@ def report(r: dict) -> None:
           f"{' (from the cache where one existed)' if r['static_cached'] else ''} in a child process "
           f"(peak RSS {r['static_rss_gb']:.2f} GB)")
     st = r["stages"]
-    print(f"  end to end: {r['s_per_prompt']:.2f} s/prompt (median over batches: "
-          f"{', '.join(f'{x:.2f}' for x in r['batches'])}) = {60 / r['s_per_prompt']:.0f} prompts/min; "
-          f"target {TARGET_S_PER_PROMPT} s: {ok(r['s_per_prompt'] <= TARGET_S_PER_PROMPT)}")
+    steady = r["steady"]
+    if steady:
+        per = statistics.median(steady)
+        print(f"  end to end, steady state: {per:.2f} s/prompt (from one batch's end to the next's: "
+              f"{', '.join(f'{x:.2f}' for x in steady)}) = {60 / per:.0f} prompts/min; "
+              f"target {TARGET_S_PER_PROMPT} s: {ok(per <= TARGET_S_PER_PROMPT)}")
+    else:
+        print("  end to end, steady state: n/a (3 batches needed: --prompts at least 3 x --batch)")
+    print(f"  whole run, first claim to last write (the pipeline filling and draining included): "
+          f"{r['whole_run']:.2f} s/prompt")
     print(f"  stages per pass (median): forward {st['forward']:.3f} s | layout {st['build']:.3f} s | "
           f"projection {st['project']:.3f} s | write {st['write']:.3f} s")
     eff = r["planned_flops"] / r["planned_s"] / 1e9 / r["matmul_gflops"]
@@ -237,7 +273,8 @@ def report(r: dict) -> None:
     print(f"  vs naive one-vector-at-a-time: {batched:,.0f} vectors/s against {r['naive_vectors_per_s']:,.0f}/s "
           f"= {batched / r['naive_vectors_per_s']:.1f}x")
     print(f"  write: {r['rows_per_pass']:,.0f} rows/pass at {r['write_rows_per_s']:,.0f} rows/s "
-          f"(target {TARGET_ROWS_PER_S:,}: {ok(r['write_rows_per_s'] >= TARGET_ROWS_PER_S)}; not overlapped)")
+          f"(target {TARGET_ROWS_PER_S:,}: {ok(r['write_rows_per_s'] >= TARGET_ROWS_PER_S)}), "
+          "while the next batch computes")
     rss = r["rss"]
     growth = f"{rss[-1] - rss[1]:+.2f} GB" if len(rss) > 2 else "n/a (3 batches needed)"
     print(f"  memory: RSS after each batch {', '.join(f'{x:.2f}' for x in rss)} GB; growth from batch 2 to the "

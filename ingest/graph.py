@@ -59,7 +59,7 @@ class Layout:
     def add(self, layer: int | None, kind: str, vectors: torch.Tensor, heads: list[int] | None = None,
             sources: list[int] | None = None) -> np.ndarray:
         """Add nodes for the rows of `vectors` [n, d_model]; returns their indices."""
-        self.vectors.append(vectors)
+        self.vectors.append(vectors.clone())  # not a view, which would keep a whole capture tensor alive
         return self._nodes(layer, kind, vectors.shape[0], heads, sources)
 
     def _nodes(self, layer: int | None, kind: str, n: int, heads: list[int] | None,
@@ -86,7 +86,7 @@ class Layout:
         else:
             heads, positions = list(range(H * R)), None
         rows = self._nodes(layer, kind, H * R, heads, positions)
-        self.factored.append(Factored((layer, key), A, U, rows))
+        self.factored.append(Factored((layer, key), A, U.clone(), rows))  # a copy, as in add
         return self.factored[-1]
 
     def one(self, layer: int | None, kind: str, vector: torch.Tensor) -> int:
@@ -133,7 +133,8 @@ def layout(spec: ModelSpec, weights: list[LayerWeights], cap: Capture, tables: M
         heads_sum = head_vecs.sum(0)
         concat = b.one(layer, "concat", heads_sum)
         b.link(head, concat, "sum", contributions(heads_sum, head_vecs))
-        b.act_from.append((concat, layer, "attn_o", c.concat[pos], c.concat[pos]))
+        concat_vec = c.concat[pos].clone()  # a copy, as in Layout.add
+        b.act_from.append((concat, layer, "attn_o", concat_vec, concat_vec))
         attn_out = b.one(layer, "attn_out", c.attn_out[pos])
         if spec.post_norms:  # Gemma: attn_out = norm(concat W_O + b_O)
             b.link(concat, attn_out, "norm")
@@ -148,7 +149,7 @@ def layout(spec: ModelSpec, weights: list[LayerWeights], cap: Capture, tables: M
             b.link(attn_out, mlp_input, "sum", share[1])
         ln2 = b.one(layer, "ln2", c.ln2[pos])
         b.link(mlp_input, ln2, "norm")
-        b.act_from.append((ln2, layer, "mlp", c.coef[pos], c.pre[pos]))
+        b.act_from.append((ln2, layer, "mlp", c.coef[pos].clone(), c.pre[pos].clone()))
         mlp_out = b.one(layer, "mlp_out", c.mlp_out[pos])
         b.link(ln2, mlp_out, "read")
         resid_post = b.one(layer, "resid_post", c.resid_post[pos])

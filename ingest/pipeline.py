@@ -14,7 +14,7 @@ import lensgraph
 from ingest.adapters import LayerWeights
 from ingest.capture import Capture, capture
 from ingest.graph import Layout, ModelTables, annotate, assemble, layout
-from ingest.lens import LogitLens
+from ingest.lens import LensStats, LogitLens
 from ingest.loading import LoadedModel, load_model
 from ingest.prompts import PromptSpec
 from ingest.static import static_graph, token_texts
@@ -48,6 +48,15 @@ class PassResult:
     prediction_prob: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     rows: int = 0
+
+
+@dataclass
+class Computed:
+    """A batch's passes captured and annotated (Ingestor.compute), not yet written. Timings are per pass."""
+
+    results: list[PassResult | None]  # filled where a pass needs no write; the others by Ingestor.write
+    todo: list[tuple[int, Layout, dict[str, float]]]  # (index in the batch, layout, timings)
+    stats: list[LensStats]  # the annotation of each layout in todo
 
 
 class Ingestor:
@@ -107,24 +116,41 @@ class Ingestor:
         return self.run_batch(store, [p])[0]
 
     def run_batch(self, store: Store, prepared: list[Prepared]) -> list[PassResult]:
-        """Capture the passes not yet complete in the store, annotate all their nodes in one projection
-        (circuits shared by the passes are factored once: see LogitLens.stats), then write them, WRITE_GROUP
-        passes per transaction. Timings are per pass; shared work is split evenly. A prompt given twice is
-        written once; its repeat reports written=False, as if it had been stored before."""
+        """Compute the passes not yet complete in the store, then write them (the worker overlaps the two
+        steps of consecutive batches instead: Worker.run)."""
+        return self.write(store, self.compute(prepared, self.stored(store, prepared)))
+
+    def stored(self, store: Store, prepared: list[Prepared]) -> list[bool]:
+        """Which passes need no work: complete in the store already, or a repeat of one before it."""
+        seen: set[str] = set()
+        out = []
+        for p in prepared:
+            out.append(p.uid in seen or bool(store.pass_status(p.uid)))
+            seen.add(p.uid)
+        return out
+
+    def compute(self, prepared: list[Prepared], skip: list[bool]) -> Computed:
+        """Capture and lay out the passes not skipped, and annotate all their nodes in one projection
+        (circuits shared by the passes are factored once: see LogitLens.stats). Touches no store, so that
+        it can run while the batch before is written."""
         results: list[PassResult | None] = [None] * len(prepared)
         todo: list[tuple[int, Layout, dict[str, float]]] = []
-        seen: set[str] = set()
-        for i, p in enumerate(prepared):
-            if p.uid in seen or store.pass_status(p.uid):
+        for i, (p, done) in enumerate(zip(prepared, skip)):
+            if done:
                 results[i] = PassResult(p.uid, p.spec.prompt, written=False)
-                continue
-            seen.add(p.uid)
-            todo.append((i, *self.lay_out(p)))
-        if not todo:
-            return results  # type: ignore[return-value]  # every slot is filled
+            else:
+                todo.append((i, *self.lay_out(p)))
         shared: dict[str, float] = {}
-        stats = annotate([b for _, b, _ in todo], self.lens, self.top_k, shared)
-        pairs = list(zip(todo, stats))
+        stats = annotate([b for _, b, _ in todo], self.lens, self.top_k, shared) if todo else []
+        for _, _, timings in todo:
+            timings["project"] = shared["project"] / len(todo)  # shared work, split evenly
+        return Computed(results, todo, stats)
+
+    def write(self, store: Store, computed: Computed) -> list[PassResult]:
+        """Assemble the computed passes' tables and write them, WRITE_GROUP passes per transaction. A pass
+        another writer stored meanwhile reports written=False, as if it had been stored before."""
+        results = computed.results
+        pairs = list(zip(computed.todo, computed.stats))
         for start in range(0, len(pairs), WRITE_GROUP):
             group = pairs[start:start + WRITE_GROUP]
             graphs = []
@@ -133,14 +159,14 @@ class Ingestor:
                 graphs.append(assemble(b, s, self.tables, self.promotes_k))
                 timings["build"] += time.perf_counter() - t0
             t0 = time.perf_counter()
-            written = store.write_passes(graphs)  # False where another writer stored the pass meanwhile
+            written = store.write_passes(graphs)
             write = (time.perf_counter() - t0) / len(group)
             for ((i, b, timings), _), graph, w in zip(group, graphs, written):
-                timings.update(project=shared["project"] / len(todo), write=write)
+                timings["write"] = write
                 row = b.pass_row
                 results[i] = PassResult(row["uid"], row["prompt"], w, row["prediction"], row["prediction_prob"],
                                         timings, graph.n_rows)
-        return results  # type: ignore[return-value]
+        return results  # type: ignore[return-value]  # every slot is filled
 
     def lay_out(self, p: Prepared) -> tuple[Layout, dict[str, float]]:
         """Run the pass and lay out its graph, not yet annotated; with the seconds each step took."""

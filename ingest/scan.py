@@ -6,8 +6,8 @@ and, for large chunks, each going to memory. Here a row is read while it sits in
 or a vocabulary tile at a time (the running sums re-based when the maximum grows, as in online softmax),
 rows in parallel or on the caller's threads, and the loops over the vocabulary vectorise: exp is Cephes'
 single-precision polynomial (within 2 ulp, as accurate as torch's), written so that LLVM vectorises it.
-The top and bottom k are kept by insertion, rarely taken for k << vocab, and only in blocks of logits whose
-extremes could enter them; ties keep the lower token id first, so results are deterministic.
+The top and bottom k are kept by insertion, rarely taken for k << vocab, and only in blocks of logits of
+which one could enter them; ties keep the lower token id first, so results are deterministic.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ _LN2_LO = np.float32(-2.12194440e-4)
 _UNDER = np.float32(-87.0)  # exp below this is < 2**-125 of the largest term: counted as 0
 
 
-_BLOCK = 64  # logits per block: a block whose extremes cannot enter the top or bottom k is skipped
+_BLOCK = 64  # logits per block: a block none of which can enter the top or bottom k is skipped
 
 
 @njit(fastmath=_FAST, cache=True, nogil=True)
@@ -126,22 +126,19 @@ def _fold_serial(tile, start, own, tracked, mx, total, moment, top_v, top_i, bot
 def _fold_row(row, start, own, tracked, mx, total, moment, tv, ti, bv, bi, above, r) -> None:  # noqa: ANN001
     """Fold row r's tile into its state (the per-row slices, and entry r of the running mx, total, moment)."""
     T = row.shape[0]
-    hi_tile = row[0]
     for s in range(0, T, _BLOCK):
         stop = min(s + _BLOCK, T)
-        hi, lo = _bounds(row, s, stop)
-        hi_tile = max(hi_tile, hi)
-        if hi > tv[0] or ti[0] < 0:
+        if ti[0] < 0 or bi[0] < 0 or _outside(row[s:stop], tv[0], -bv[0]):
             _keep(row, s, stop, start, np.float32(1.0), tv, ti)
-        if -lo > bv[0] or bi[0] < 0:
             _keep(row, s, stop, start, np.float32(-1.0), bv, bi)
-    if hi_tile > mx[r]:  # re-base the sums on the new maximum
+    hi = tv[-1]  # the top k hold the highest logit so far
+    if hi > mx[r]:  # re-base the sums on the new maximum
         if total[r] > 0:
-            shift = float(mx[r]) - float(hi_tile)
+            shift = float(mx[r]) - float(hi)
             c = np.exp(shift)
             moment[r] = c * (moment[r] + shift * total[r])
             total[r] = c * total[r]
-        mx[r] = hi_tile
+        mx[r] = hi
     t, m = _exp_terms(row, mx[r], np.empty(T, np.float32), np.empty(T, np.int32))
     total[r] += t
     moment[r] += m
@@ -150,14 +147,12 @@ def _fold_row(row, start, own, tracked, mx, total, moment, tv, ti, bv, bi, above
 
 
 @njit(fastmath=_FAST, cache=True, nogil=True)
-def _bounds(row: np.ndarray, start: int, stop: int) -> tuple[np.float32, np.float32]:
-    """The highest and lowest logit of row[start:stop]."""
-    hi = row[start]
-    lo = row[start]
-    for j in range(start + 1, stop):
-        hi = max(hi, row[j])
-        lo = min(lo, row[j])
-    return hi, lo
+def _outside(block: np.ndarray, hi: np.float32, lo: np.float32) -> bool:
+    """Whether a logit of the block is above hi or below lo (a count, which vectorises; a max does not)."""
+    n = 0
+    for j in range(block.shape[0]):
+        n += (block[j] > hi) | (block[j] < lo)
+    return n > 0
 
 
 @njit(cache=True, nogil=True)

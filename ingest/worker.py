@@ -8,16 +8,18 @@ unreachable, a crash) queues it again after a pause, until its attempts are spen
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import socket
 import threading
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import lensgraph
-from ingest.pipeline import Ingestor, PassResult, Prepared
+from ingest.pipeline import Computed, Ingestor, PassResult, Prepared
 from ingest.prompts import PromptSpec
 from lensgraph import config
 from lensgraph.catalog import Catalog, Job
@@ -54,6 +56,41 @@ class Outcome:
     error: str = ""
 
 
+class Lease:
+    """Heartbeats for claimed jobs, from their claim until their outcomes are recorded (stop)."""
+
+    def __init__(self, catalog: Catalog, worker: str, job_ids: list[int], lease_s: float) -> None:
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(catalog, worker, job_ids, lease_s), daemon=True)
+        self._thread.start()
+
+    def _beat(self, catalog: Catalog, worker: str, job_ids: list[int], lease_s: float) -> None:
+        while not self._done.wait(lease_s / 3):
+            for job_id in job_ids:
+                try:
+                    catalog.heartbeat(job_id, worker, lease_s)
+                except Exception:  # noqa: BLE001 — a missed beat only shortens the lease; the next may succeed
+                    pass
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+@dataclass
+class Staged:
+    """A claimed batch on its way through the worker: staged, computed, then written and finished."""
+
+    jobs: list[Job]
+    lease: Lease
+    ingestor: Ingestor | None = None
+    ready: list[tuple[Job, Prepared]] = field(default_factory=list)  # the jobs whose prompt is good
+    settled: list[Outcome] = field(default_factory=list)  # jobs that failed before their pass was computed
+    skip: list[bool] = field(default_factory=list)  # passes stored already (Ingestor.stored)
+    computed: Computed | None = None
+    error: Exception | None = None  # the batch failed while staged or computed
+
+
 class Worker:
     def __init__(self, catalog: Catalog, store: str, *, lease_s: float = LEASE_S, retry_s: float = RETRY_S,
                  say: Callable[[str], None] = lambda _: None,
@@ -67,25 +104,52 @@ class Worker:
     def run(self, only: Collection[int] | None = None, until_idle: bool = False, poll_s: float = 1.0,
             stop: threading.Event | None = None, on_outcome: Callable[[Outcome], None] = lambda _: None) -> None:
         """Work jobs until `stop` is set, or (until_idle) no job of `only` (or of the queue) is left
-        queued or running. The store is held open only while there is work, so other writers can run."""
+        queued or running. The store is held open only while there is work, so other writers can run.
+
+        Batches are pipelined: while batch i+1 is captured and projected, a writer thread writes batch i,
+        whose outcomes are recorded once it is written. Only one thread uses the store at a time: batch
+        i+1's store reads (which passes are stored already) come before batch i's write starts."""
         stop = stop or threading.Event()
+        pending: Staged | None = None  # computed, to be written while the next batch computes
+        writer = ThreadPoolExecutor(1, thread_name_prefix="lensgraph-writer")
         try:
-            while not stop.is_set():
-                jobs = self._claim(only)
+            while True:
+                jobs = [] if stop.is_set() else self._claim(only)
+                if not jobs and pending is not None:  # nothing to overlap with, or asked to stop: write it now
+                    self._report(self._finish(pending, writer.submit(self._write, pending)), on_outcome)
+                    pending = None
+                    continue
                 if not jobs:
+                    if stop.is_set():
+                        return
                     self._close_store()
                     left = self.catalog.counts(only)
                     if until_idle and left["queued"] + left["running"] == 0:
                         return
                     stop.wait(poll_s)
                     continue
-                for outcome in self.work(jobs):
-                    on_outcome(outcome)
+                before, pending = pending, self._stage(jobs)
+                writing = writer.submit(self._write, before) if before is not None else None
+                try:
+                    self._compute(pending)
+                finally:  # also when interrupted: the batch before is written and recorded
+                    if before is not None:
+                        self._report(self._finish(before, writing), on_outcome)
         finally:
+            if pending is not None:  # interrupted before its write: to be run again, here or by another worker
+                pending.lease.stop()
+                for job in pending.jobs:
+                    self.catalog.release(job.id, self.id)  # a no-op for a job with its outcome
+            writer.shutdown()
             self._close_store()
 
+    @staticmethod
+    def _report(outcomes: list[Outcome], on_outcome: Callable[[Outcome], None]) -> None:
+        for outcome in outcomes:
+            on_outcome(outcome)
+
     def _claim(self, only: Collection[int] | None) -> list[Job]:
-        """Up to `batch` jobs of one model and top-k: their passes share one projection (Ingestor.run_batch)."""
+        """Up to `batch` jobs of one model and top-k: their passes share one projection (Ingestor.compute)."""
         model = next(iter(self._ingestors), (None,))[0]
         jobs: list[Job] = []
         while len(jobs) < self.batch:
@@ -98,46 +162,77 @@ class Worker:
             jobs.append(job)
         return jobs
 
-    def work(self, jobs: list[Job]) -> list[Outcome]:
-        """Run claimed jobs (one model and top-k) to their outcomes, heartbeating their leases meanwhile."""
-        beating = threading.Event()
-        heart = threading.Thread(target=self._heartbeat, args=([j.id for j in jobs], beating), daemon=True)
-        heart.start()
-        outcomes: list[Outcome] = []
+    def _stage(self, jobs: list[Job]) -> Staged:
+        """Load the batch's model and prepare its prompts (bad ones fail at once), and find the passes the
+        store holds already. Runs while no write is in flight."""
+        staged = Staged(jobs, Lease(self.catalog, self.id, [j.id for j in jobs], self.lease_s))
         try:
-            try:
-                ingestor = self.ingestor(jobs[0].model, jobs[0].top_k)
-            except LensgraphError as e:
-                return [self._failed(j, str(e), isinstance(e, ModelError)) for j in jobs]
-            ready: list[tuple[Job, Prepared]] = []
+            self._prepare(staged)
+        except BaseException:  # interrupted: the jobs go back to the queue
+            staged.lease.stop()
             for job in jobs:
-                try:
-                    ready.append((job, prepare(ingestor, PromptSpec(job.prompt, job.target, job.source,
-                                                                    job.target_is_attribute), job.position)))
-                except InputError as e:
-                    outcomes.append(self._failed(job, str(e), permanent=True))
+                self.catalog.release(job.id, self.id)
+            raise
+        return staged
+
+    def _prepare(self, staged: Staged) -> None:
+        jobs = staged.jobs
+        try:
+            staged.ingestor = self.ingestor(jobs[0].model, jobs[0].top_k)
+        except LensgraphError as e:
+            staged.settled = [self._failed(j, str(e), isinstance(e, ModelError)) for j in jobs]
+            return
+        for job in jobs:
             try:
-                store = self._open_store()
-                if not store.has_model(ingestor.loaded.name):
-                    self.say(f"annotating the static neurons of {ingestor.loaded.name} (once per model and store)")
-                    store.write_model(ingestor.static())
-                results = ingestor.run_batch(store, [p for _, p in ready])
-                for (job, p), result in zip(ready, results):
-                    self._index(job, ingestor, p, result, store)
-                    self.catalog.finish(job.id, self.id, result.uid, result.written)
-                    outcomes.append(Outcome(job, "done", result))
-            except KeyboardInterrupt:
-                for job, _ in ready:
-                    self.catalog.release(job.id, self.id)
-                raise
-            except Exception as e:  # noqa: BLE001 — retried, then parked with its text; written passes are kept
-                done = {o.job.id for o in outcomes}
-                error = str(e) if isinstance(e, LensgraphError) else f"{type(e).__name__}: {e}"
-                permanent = isinstance(e, (InputError, ModelError))
-                outcomes += [self._failed(job, error, permanent) for job, _ in ready if job.id not in done]
+                staged.ready.append((job, prepare(staged.ingestor, PromptSpec(
+                    job.prompt, job.target, job.source, job.target_is_attribute), job.position)))
+            except InputError as e:
+                staged.settled.append(self._failed(job, str(e), permanent=True))
+        try:
+            store = self._open_store()
+            ingestor = staged.ingestor
+            if not store.has_model(ingestor.loaded.name):
+                self.say(f"annotating the static neurons of {ingestor.loaded.name} (once per model and store)")
+                store.write_model(ingestor.static())
+            staged.skip = ingestor.stored(store, [p for _, p in staged.ready])
+        except Exception as e:  # noqa: BLE001 — the batch's jobs fail with it when it is finished
+            staged.error = e
+
+    def _compute(self, staged: Staged) -> None:
+        """Capture and project the batch's passes; touches no store (the batch before may be writing)."""
+        if staged.error is None and staged.ready:
+            try:
+                staged.computed = staged.ingestor.compute([p for _, p in staged.ready], staged.skip)
+            except Exception as e:  # noqa: BLE001 — as in _stage
+                staged.error = e
+
+    def _write(self, staged: Staged) -> list[PassResult]:
+        """In the writer thread: the batch's passes, written to the store."""
+        if staged.computed is None:
+            return []
+        return staged.ingestor.write(self._open_store(), staged.computed)
+
+    def _finish(self, staged: Staged, writing: Future | None) -> list[Outcome]:
+        """Wait for the batch's write and record its jobs' outcomes: done once written, else retried, then
+        parked with the error's text (passes written before the error are kept)."""
+        outcomes = list(staged.settled)
+        try:
+            results = writing.result() if writing is not None else []
+            if staged.error is not None:
+                raise staged.error
+            store = self._open_store()
+            for (job, p), result in zip(staged.ready, results):
+                self._index(job, staged.ingestor, p, result, store)
+                self.catalog.finish(job.id, self.id, result.uid, result.written)
+                outcomes.append(Outcome(job, "done", result))
+        except Exception as e:  # noqa: BLE001
+            done = {o.job.id for o in outcomes}
+            error = str(e) if isinstance(e, LensgraphError) else f"{type(e).__name__}: {e}"
+            permanent = isinstance(e, (InputError, ModelError))
+            outcomes += [self._failed(job, error, permanent) for job, _ in staged.ready if job.id not in done]
         finally:
-            beating.set()
-            heart.join()
+            staged.lease.stop()
+        _return_freed_memory()
         return outcomes
 
     def _failed(self, job: Job, error: str, permanent: bool) -> Outcome:
@@ -145,14 +240,6 @@ class Worker:
         state = self.catalog.fail(job.id, self.id, error, permanent, self.retry_s)
         self.say(f"job {job.id} ({job.source}) {'failed' if state == 'failed' else 'will be retried'}: {error}")
         return Outcome(job, state, error=error)
-
-    def _heartbeat(self, job_ids: list[int], done: threading.Event) -> None:
-        while not done.wait(self.lease_s / 3):
-            for job_id in job_ids:
-                try:
-                    self.catalog.heartbeat(job_id, self.id, self.lease_s)
-                except Exception:  # noqa: BLE001 — a missed beat only shortens the lease; the next may succeed
-                    pass
 
     def ingestor(self, model: str, top_k: int) -> Ingestor:
         """The loaded model; one at a time, as a second would double the memory."""
@@ -200,6 +287,16 @@ class Worker:
             "store": self.address, "job_id": job.id, "worker": self.id, "lensgraph_version": lensgraph.__version__,
             "torch_version": torch.__version__, "transformers_version": transformers.__version__,
         })
+
+
+def _return_freed_memory() -> None:
+    """Hand the memory a finished batch freed back to the system: glibc keeps freed blocks in the arena of
+    the thread that used them (the worker has two that allocate). After each of 3 batches of 64 SmolLM2
+    passes the worker held 2.85-3.24 GB without this, 2.40-2.47 GB with it. Elsewhere than glibc, a no-op."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def wait_for(catalog: Catalog, ids: Collection[int], timeout_s: float, poll_s: float = 0.2) -> dict[str, int]:

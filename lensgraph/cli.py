@@ -519,7 +519,7 @@ def worker(until_idle: bool, lease: float, retry_after: float, poll: float, batc
     from ingest.worker import Worker
     from lensgraph.catalog import Catalog, catalog_url
 
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop politely: the running job is given back
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop politely (docs/SERVICE.md, Pipelining)
     jobs_db = Catalog(catalog_url(store, catalog))
     say = lambda msg: click.echo(msg, err=True)  # noqa: E731
 

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from ingest.prompts import read_prompt_rows
 from ingest.worker import Worker
 from lensgraph.catalog import Catalog, catalog_url
 from lensgraph.store import open_store
-from tests.conftest import FRANCE, IOI
+from tests.conftest import FRANCE, IOI, JAPAN
 from tests.test_cli import lg
 
 MODEL = "random:gpt2-tiny"
@@ -158,6 +159,165 @@ def test_submit_then_worker_then_jobs(tmp_path: Path) -> None:
     bad.write_text("no prompt column\n")
     proc = lg("submit", "--model", MODEL, "-f", str(bad), "--store", str(store))
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "needs a header row" in proc.stderr
+
+
+# -- the pipeline: a batch is written while the next computes --------------------------------------------------
+PIPELINED = [FRANCE, IOI, JAPAN, "Beats Music is owned by", "The Eiffel Tower is in the city of"]
+
+
+def _states(store: Path) -> list[tuple]:
+    db = open_store(str(store), read_only=True)
+    try:
+        return [tuple(r.values()) for r in db.rows(
+            "MATCH (p:Pass)-[:HAS_STATE]->(h:HiddenState) RETURN p.prompt, h.uid, h.entropy, h.top_tokens, "
+            "h.target_rank ORDER BY h.uid")]
+    finally:
+        db.close()
+
+
+def test_a_batch_is_written_while_the_next_computes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches of 2: the write of each batch waits until the next one has started computing, which only a
+    pipelined worker gets to; the store then holds exactly what one run_batch per batch writes."""
+    from ingest.pipeline import Ingestor
+    from ingest.prompts import PromptSpec
+
+    started, events = threading.Condition(), []
+    real_compute, real_write = Ingestor.compute, Ingestor.write
+    computes = lambda: sum(e[0] == "compute" for e in events)  # noqa: E731
+
+    def compute(self, prepared, skip):  # noqa: ANN001, ANN202
+        with started:
+            events.append(("compute", len(prepared), threading.current_thread().name))
+            started.notify_all()
+        return real_compute(self, prepared, skip)
+
+    def write(self, store, computed):  # noqa: ANN001, ANN202
+        n = sum(e[0] == "write" for e in events) + 1
+        with started:  # batch n's write goes on once batch n+1 computes (the last batch has no next one)
+            overlapped = n == 3 or started.wait_for(lambda: computes() > n, timeout=60)
+        events.append(("write", len(computed.todo), threading.current_thread().name, overlapped))
+        return real_write(self, store, computed)
+
+    monkeypatch.setattr(Ingestor, "compute", compute)
+    monkeypatch.setattr(Ingestor, "write", write)
+    store = tmp_path / "p.lbug"
+    catalog = _catalog(store)
+    try:
+        ids = catalog.submit(MODEL, [PromptSpec(p) for p in PIPELINED], None, 10)
+        outcomes = []
+        Worker(catalog, str(store), batch=2).run(only=ids, until_idle=True, poll_s=0.05, on_outcome=outcomes.append)
+        assert [o.state for o in outcomes] == ["done"] * 5
+        assert [o.result.prompt for o in outcomes] == PIPELINED  # recorded batch by batch, in order
+        assert catalog.counts(ids)["done"] == 5 and len(catalog.passes()) == 5
+    finally:
+        catalog.close()
+    main = threading.current_thread().name
+    assert [e[:3] for e in events] == [
+        ("compute", 2, main), ("compute", 2, main), ("write", 2, "lensgraph-writer_0"), ("compute", 1, main),
+        ("write", 2, "lensgraph-writer_0"), ("write", 1, "lensgraph-writer_0")]
+    assert all(e[3] for e in events if e[0] == "write")  # each write overlapped the next batch's compute
+
+    monkeypatch.undo()
+    sequential = tmp_path / "s.lbug"
+    ingestor, db = Ingestor(MODEL), open_store(str(sequential))
+    try:
+        db.write_model(ingestor.static())
+        for start in range(0, 5, 2):
+            ingestor.run_batch(db, [ingestor.prepare(PromptSpec(p)) for p in PIPELINED[start:start + 2]])
+    finally:
+        db.close()
+    assert _states(store) == _states(sequential) and len(_states(store)) > 5 * 100
+
+
+def test_stopping_the_worker_finishes_the_batches_it_claimed(tmp_path: Path) -> None:
+    from ingest.prompts import PromptSpec
+
+    store = tmp_path / "stop.lbug"
+    catalog = _catalog(store)
+    try:
+        ids = catalog.submit(MODEL, [PromptSpec(p) for p in PIPELINED + ["The Louvre is in"]], None, 10)
+        stop, outcomes = threading.Event(), []
+
+        def first_then_stop(outcome) -> None:  # noqa: ANN001
+            outcomes.append(outcome)
+            stop.set()
+
+        # batch 1 is recorded while batch 2 has been computed: both are written, batch 3 stays queued
+        Worker(catalog, str(store), batch=2).run(only=ids, stop=stop, on_outcome=first_then_stop)
+        assert [o.state for o in outcomes] == ["done"] * 4
+        assert catalog.counts(ids) == {"queued": 2, "running": 0, "done": 4, "failed": 0}
+    finally:
+        catalog.close()
+    assert len(_complete_passes(store)) == 4
+
+
+def test_ctrl_c_finishes_the_write_and_gives_back_the_batch_computing(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C (or SIGTERM, which the worker command turns into it) lands while batch 2 computes: batch 1,
+    being written meanwhile, is written and done; batch 2 goes back to the queue untried, and a new run
+    finishes it."""
+    from ingest.pipeline import Ingestor
+    from ingest.prompts import PromptSpec
+
+    real, calls = Ingestor.compute, []
+
+    def interrupted(self, prepared, skip):  # noqa: ANN001, ANN202
+        calls.append(len(prepared))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, prepared, skip)
+
+    monkeypatch.setattr(Ingestor, "compute", interrupted)
+    store = tmp_path / "c.lbug"
+    catalog = _catalog(store)
+    try:
+        ids = catalog.submit(MODEL, [PromptSpec(p) for p in PIPELINED[:4]], None, 10)
+        outcomes = []
+        with pytest.raises(KeyboardInterrupt):
+            Worker(catalog, str(store), batch=2).run(only=ids, until_idle=True, on_outcome=outcomes.append)
+        assert [(o.job.prompt, o.state) for o in outcomes] == [(FRANCE, "done"), (IOI, "done")]
+        assert [(catalog.job(i)["state"], catalog.job(i)["attempts"]) for i in ids] == [
+            ("done", 1), ("done", 1), ("queued", 0), ("queued", 0)]
+        assert sorted(p["prompt"] for p in _complete_passes(store)) == sorted([FRANCE, IOI])
+        monkeypatch.undo()
+        Worker(catalog, str(store), batch=2).run(only=ids, until_idle=True)
+        assert catalog.counts(ids)["done"] == 4
+    finally:
+        catalog.close()
+    assert len(_complete_passes(store)) == 4
+
+
+def test_a_failed_write_retries_its_batch_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store fails once, writing the second batch (a fault injected into the real store: a disk that
+    fills cannot be staged here); that batch is retried and done, the others are written once."""
+    from ingest.prompts import PromptSpec
+    from lensgraph.errors import StoreError
+    from lensgraph.store.embedded import EmbeddedStore
+
+    real, calls = EmbeddedStore.write_passes, []
+
+    def fails_once(self, graphs):  # noqa: ANN001, ANN202
+        calls.append([g.pass_["prompt"] for g in graphs])
+        if len(calls) == 2:
+            raise StoreError("writing passes failed, nothing was kept: disk full")
+        return real(self, graphs)
+
+    monkeypatch.setattr(EmbeddedStore, "write_passes", fails_once)
+    store = tmp_path / "f.lbug"
+    catalog = _catalog(store)
+    try:
+        ids = catalog.submit(MODEL, [PromptSpec(p) for p in PIPELINED], None, 10)
+        outcomes = []
+        Worker(catalog, str(store), batch=2, retry_s=0.05).run(only=ids, until_idle=True, poll_s=0.05,
+                                                                 on_outcome=outcomes.append)
+        assert [(o.job.prompt, o.state) for o in outcomes] == [
+            (FRANCE, "done"), (IOI, "done"), (JAPAN, "queued"), (PIPELINED[3], "queued"),
+            (PIPELINED[4], "done"), (JAPAN, "done"), (PIPELINED[3], "done")]
+        assert "disk full" in outcomes[2].error
+        assert catalog.counts(ids)["done"] == 5 and catalog.job(ids[2])["attempts"] == 2
+    finally:
+        catalog.close()
+    assert sorted(p["prompt"] for p in _complete_passes(store)) == sorted(PIPELINED)
 
 
 # -- crash safety ---------------------------------------------------------------------------------------------
