@@ -165,6 +165,18 @@ def test_submit_then_worker_then_jobs(tmp_path: Path) -> None:
 PIPELINED = [FRANCE, IOI, JAPAN, "Beats Music is owned by", "The Eiffel Tower is in the city of"]
 
 
+def _work_in_pairs(catalog: Catalog, store: Path, prompts: list[str], **worker: float) -> tuple[list[int], list]:
+    """Queue the prompts and work them, two passes a batch, until none is left: the job ids, and the
+    outcomes in the order they were recorded."""
+    from ingest.prompts import PromptSpec
+
+    ids = catalog.submit(MODEL, [PromptSpec(p) for p in prompts], None, 10)
+    outcomes: list = []
+    Worker(catalog, str(store), batch=2, **worker).run(only=ids, until_idle=True, poll_s=0.05,
+                                                       on_outcome=outcomes.append)
+    return ids, outcomes
+
+
 def _states(store: Path) -> list[tuple]:
     db = open_store(str(store), read_only=True)
     try:
@@ -203,9 +215,7 @@ def test_a_batch_is_written_while_the_next_computes(tmp_path: Path, monkeypatch:
     store = tmp_path / "p.lbug"
     catalog = _catalog(store)
     try:
-        ids = catalog.submit(MODEL, [PromptSpec(p) for p in PIPELINED], None, 10)
-        outcomes = []
-        Worker(catalog, str(store), batch=2).run(only=ids, until_idle=True, poll_s=0.05, on_outcome=outcomes.append)
+        ids, outcomes = _work_in_pairs(catalog, store, PIPELINED)
         assert [o.state for o in outcomes] == ["done"] * 5
         assert [o.result.prompt for o in outcomes] == PIPELINED  # recorded batch by batch, in order
         assert catalog.counts(ids)["done"] == 5 and len(catalog.passes()) == 5
@@ -290,7 +300,6 @@ def test_ctrl_c_finishes_the_write_and_gives_back_the_batch_computing(tmp_path: 
 def test_a_failed_write_retries_its_batch_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The store fails once, writing the second batch (a fault injected into the real store: a disk that
     fills cannot be staged here); that batch is retried and done, the others are written once."""
-    from ingest.prompts import PromptSpec
     from lensgraph.errors import StoreError
     from lensgraph.store.embedded import EmbeddedStore
 
@@ -306,10 +315,7 @@ def test_a_failed_write_retries_its_batch_only(tmp_path: Path, monkeypatch: pyte
     store = tmp_path / "f.lbug"
     catalog = _catalog(store)
     try:
-        ids = catalog.submit(MODEL, [PromptSpec(p) for p in PIPELINED], None, 10)
-        outcomes = []
-        Worker(catalog, str(store), batch=2, retry_s=0.05).run(only=ids, until_idle=True, poll_s=0.05,
-                                                                 on_outcome=outcomes.append)
+        ids, outcomes = _work_in_pairs(catalog, store, PIPELINED, retry_s=0.05)
         assert [(o.job.prompt, o.state) for o in outcomes] == [
             (FRANCE, "done"), (IOI, "done"), (JAPAN, "queued"), (PIPELINED[3], "queued"),
             (PIPELINED[4], "done"), (JAPAN, "done"), (PIPELINED[3], "done")]
