@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ingest.circuits import CircuitCache
 from ingest.scan import Scan
 
 CHUNK_ELEMENTS = 2**23  # logits per chunk (32 MB of fp32): bounds memory and stays near the cache
@@ -53,8 +54,9 @@ class Factored:
 
     The final norm is x -> s(x)·(x C)·diag(g) + b (C centres for LayerNorm, is the identity for RMSNorm), so
     their logits are s(x)·U[h] @ M[h] + b W_U + b_U with M[h] = A[h] C diag(g) W_U [d_head, vocab]: a row then
-    costs d_head instead of d_model multiply-adds per token. M costs d_head·d_model·vocab per head, so it pays
-    only when the circuit has enough rows; blocks with the same `key` share one M.
+    costs d_head instead of d_model multiply-adds per token. M costs d_head·d_model·vocab per head to build, so
+    it pays only when the circuit has enough rows, or once it is cached (ingest/circuits.py); blocks with the
+    same `key` share one M.
     """
 
     key: tuple  # identifies A, e.g. (layer, "W_O")
@@ -70,11 +72,12 @@ class Factored:
 
 class LogitLens:
     def __init__(self, final_norm: nn.Module, W_U: torch.Tensor, b_U: torch.Tensor | None,
-                 softcap: float | None = None) -> None:
+                 softcap: float | None = None, circuits: CircuitCache | None = None) -> None:
         self.final_norm = final_norm
         self.W_U = W_U.contiguous()  # [d_model, vocab]
         self.b_U = b_U
         self.softcap = softcap
+        self.circuits = circuits  # where built circuits are kept (None: built in every batch that factors)
         # vectors per matmul: large enough to be compute-bound, small enough to bound memory
         self.chunk = max(16, min(1024, CHUNK_ELEMENTS // W_U.shape[1]))
 
@@ -134,10 +137,29 @@ class LogitLens:
         H, d_head, d = A.shape
         return (self._centre(A.reshape(-1, d), centred) * g).matmul(self.W_U).reshape(H, d_head, -1)
 
-    def _worth_factoring(self, blocks: list[Factored]) -> bool:
+    def _cached(self, key: tuple) -> bool:
+        return self.circuits is not None and self.circuits.has(key)
+
+    def _circuit_of(self, f: Factored) -> torch.Tensor:
+        """f's circuit from the cache, or built now (and cached)."""
+        H, d_head, _ = f.A.shape
+        M = None if self.circuits is None else self.circuits.get(f.key, (H, d_head, self.W_U.shape[1]))
+        if M is None:
+            M = self.circuit(f.A)
+            if self.circuits is not None:
+                self.circuits.put(f.key, M)
+        return M
+
+    def _circuit_flops(self, blocks: list[Factored]) -> float:
+        """Multiply-adds of a circuit's rows through it, and of building it unless it is cached."""
         H, d_head, d = blocks[0].A.shape
         R = sum(f.U.shape[1] for f in blocks)
-        return self.basis is not None and H * d_head * (d + R) < FACTOR_MARGIN * R * H * d
+        return H * d_head * self.W_U.shape[1] * ((0 if self._cached(blocks[0].key) else d) + R)
+
+    def _worth_factoring(self, blocks: list[Factored]) -> bool:
+        H, _, d = blocks[0].A.shape
+        R = sum(f.U.shape[1] for f in blocks)
+        return self.basis is not None and self._circuit_flops(blocks) < FACTOR_MARGIN * R * H * d * self.W_U.shape[1]
 
     def plan(self, factored: Sequence[Factored]) -> tuple[list[list[Factored]], list[Factored]]:
         """How stats() projects the blocks: the circuits it factors (their blocks, grouped by key) and the
@@ -158,11 +180,8 @@ class LogitLens:
         blocks): circuits, factored rows, direct rows."""
         circuits, direct = self.plan(factored)
         d, vocab = self.W_U.shape
-        total = 2.0 * (n_vectors + sum(f.rows.size for f in direct)) * d * vocab
-        for blocks in circuits:
-            H, d_head, _ = blocks[0].A.shape
-            total += 2.0 * H * d_head * vocab * (d + sum(f.U.shape[1] for f in blocks))
-        return total
+        return 2.0 * ((n_vectors + sum(f.rows.size for f in direct)) * d * vocab
+                      + sum(self._circuit_flops(blocks) for blocks in circuits))
 
     # -- annotation ------------------------------------------------------------------------------------
     def stats(self, X: torch.Tensor, k: int, tracked: dict[str, int | np.ndarray] | None = None,
@@ -198,7 +217,7 @@ class LogitLens:
     def _factored(self, blocks: list[Factored], k: int, ids: np.ndarray, out: LensStats) -> None:
         """Annotate the rows of one circuit's blocks: logits = (s(x)·u) M[h] + const, made and scanned a tile
         at a time (serially: the circuits run in parallel, see `_one_thread_per_circuit`)."""
-        M = self.circuit(blocks[0].A)  # [H, d_head, vocab]
+        M = self._circuit_of(blocks[0])  # [H, d_head, vocab]
         H, _, d = blocks[0].A.shape
         const = self._affine(torch.zeros(1, d))[0]
         scales = []

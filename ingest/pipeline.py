@@ -13,9 +13,10 @@ import numpy as np
 import lensgraph
 from ingest.adapters import LayerWeights
 from ingest.capture import Capture, capture
+from ingest.circuits import CIRCUIT_VERSION, CircuitCache
 from ingest.graph import Layout, ModelTables, annotate, assemble, layout
 from ingest.lens import LensStats, LogitLens
-from ingest.loading import LoadedModel, load_model
+from ingest.loading import LoadedModel, load_model, weights_fingerprint
 from ingest.prompts import PromptSpec
 from ingest.static import static_graph, token_texts
 from lensgraph import config, schema
@@ -68,7 +69,9 @@ class Ingestor:
         m, adapter = self.loaded, self.loaded.adapter
         self.top_k, self.promotes_k = top_k, promotes_k
         self.weights: list[LayerWeights] = [adapter.weights(b, m.spec) for b in adapter.blocks(m.model)]
-        self.lens = LogitLens(adapter.final_norm(m.model), *adapter.unembed(m.model), m.spec.logit_softcap)
+        circuits = CircuitCache(config.cache_dir() / "circuits" / f"{schema.model_key(m.name)}-"
+                                f"{weights_fingerprint(m)}-v{CIRCUIT_VERSION}", config.circuit_budget())
+        self.lens = LogitLens(adapter.final_norm(m.model), *adapter.unembed(m.model), m.spec.logit_softcap, circuits)
         texts = token_texts(m)
         self.tables = ModelTables(
             texts=texts,

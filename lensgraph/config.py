@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from lensgraph.errors import InputError
+
 DEFAULT_STORE = "lensgraph.lbug"  # the embedded store, in the working directory
 TOP_K = 10  # top and bottom tokens kept on every node
 PROMOTES_K = 5  # PROMOTES edges written from every node to its top tokens
@@ -19,8 +21,18 @@ def store_path() -> str:
 
 
 def cache_dir() -> Path:
-    """Converted model weights and static neuron annotations: $LENSGRAPH_CACHE or ~/.cache/lensgraph."""
+    """Converted model weights, static neuron annotations and circuits: $LENSGRAPH_CACHE or ~/.cache/lensgraph."""
     root = os.environ.get("LENSGRAPH_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "lensgraph"
     )
     return Path(root)
+
+
+def circuit_budget() -> int:
+    """Bytes of circuits (ingest/circuits.py) kept on disk per model: $LENSGRAPH_CIRCUIT_CACHE_GB gibibytes,
+    8 by default (SmolLM2-135M's take 7.4, GPT-2 small's 5.5); 0 keeps none and builds each in every batch."""
+    raw = os.environ.get("LENSGRAPH_CIRCUIT_CACHE_GB", "8")
+    try:
+        return int(float(raw) * 2**30)
+    except ValueError:
+        raise InputError(f"LENSGRAPH_CIRCUIT_CACHE_GB={raw!r}: give a number of gibibytes (0 keeps none)") from None
