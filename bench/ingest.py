@@ -10,8 +10,9 @@ does: each batch is written while the next one computes. Every figure comes from
   steady state (from one batch's end to the next's, the median; needs 3 batches) and over the whole run,
   and the median of each stage;
 - projection: the FLOPs of the plan LogitLens.stats chooses for one batch, divided by (its time x the fp32
-  matmul rate measured here); the same batch projected directly (no factoring); a naive baseline that
-  projects one vector at a time (what VISIT does on every call);
+  matmul rate measured here), with how many of its circuits it read from the disk cache instead of
+  building them; the same batch projected directly (no factoring); a naive baseline that projects one
+  vector at a time (what VISIT does on every call);
 - write: rows per second spent in Store.write_passes (commits and checkpoints included), while the next
   batch computes;
 - memory: resident set after every batch (growth from the second batch to the last) and the peak of the
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -139,13 +141,15 @@ def projection(ingestor, prompts: list[str], monkeypatch_margin) -> dict:  # noq
     lens, k = ingestor.lens, ingestor.top_k
     X, factored, offsets = stack(layouts)
     out: dict[str, float] = {"rows": int(offsets[-1])}
+    circuits = lens.plan(factored)[0]  # before the planned run, which caches the circuits it builds
+    out["circuits"] = len(circuits)
+    out["circuits_read"] = sum(lens.circuits is not None and lens.circuits.has(c[0].key) for c in circuits)
     for plan, margin in (("planned", lens_module.FACTOR_MARGIN), ("direct", 0.0)):
         with monkeypatch_margin(margin):
             out[f"{plan}_flops"] = lens.flops(X.shape[0], factored)
             t = time.perf_counter()
             annotate(layouts, lens, k)
             out[f"{plan}_s"] = time.perf_counter() - t
-    out["circuits"] = len(lens.plan(factored)[0])
     spec = ingestor.loaded.spec
     out["scan_s"] = out["rows"] * scan_s_per_row(spec.vocab_size, k)
     out["matmul_gflops"] = matmul_gflops(spec.d_model, spec.vocab_size)
@@ -186,7 +190,7 @@ def ingest_with_worker(name: str, ingestor, path: Path, prompts: list[str],  # n
     return results, finished, rss
 
 
-def bench_model(name: str, n_prompts: int, batch: int, cached_static: bool) -> dict:
+def bench_model(name: str, n_prompts: int, batch: int, fresh_cache: str | None) -> dict:
     from contextlib import contextmanager
 
     from ingest import lens as lens_module
@@ -205,8 +209,9 @@ def bench_model(name: str, n_prompts: int, batch: int, cached_static: bool) -> d
     t = time.perf_counter()
     ingestor = Ingestor(name)
     load_s = time.perf_counter() - t
-    if not cached_static:  # measure the one-time cost, not the cache
-        os.environ["LENSGRAPH_CACHE"] = tempfile.mkdtemp(prefix="lensgraph-bench-cache-")
+    if fresh_cache:  # measure the one-time costs (static neurons, circuits), not the caches; weights stay converted
+        os.environ["LENSGRAPH_CACHE"] = fresh_cache
+        ingestor = Ingestor(ingestor.loaded)  # its circuits kept in that directory
     static_s, static_rss = static_in_child(name)
     static = ingestor.static()  # from the cache the child left
     path = Path(tempfile.mkdtemp(prefix="lensgraph-bench-")) / "bench.lbug"
@@ -225,7 +230,7 @@ def bench_model(name: str, n_prompts: int, batch: int, cached_static: bool) -> d
     return {
         "model": name, "spec": ingestor.loaded.spec, "prompts": len(results), "batch": batch,
         "tokens": statistics.median(len(ingestor.loaded.tokenizer(p).input_ids) for p in prompts),
-        "load_s": load_s, "static_s": static_s, "static_rss_gb": static_rss, "static_cached": cached_static,
+        "load_s": load_s, "static_s": static_s, "static_rss_gb": static_rss, "static_cached": not fresh_cache,
         # a batch ends when its write ends, overlapped with the next one's compute; the first batch's
         # compute (the pipeline filling) and the last one's write (draining) are not overlapped
         "steady": [(b - a) / batch for a, b in zip(finished[:-2], finished[1:-1])],
@@ -258,7 +263,8 @@ def report(r: dict) -> None:
     print(f"  stages per pass (median): forward {st['forward']:.3f} s | layout {st['build']:.3f} s | "
           f"projection {st['project']:.3f} s | write {st['write']:.3f} s")
     eff = r["planned_flops"] / r["planned_s"] / 1e9 / r["matmul_gflops"]
-    print(f"  projection of one batch ({r['rows']:,} vectors, {r['circuits']} circuits factored): "
+    print(f"  projection of one batch ({r['rows']:,} vectors, {r['circuits']} circuits factored, "
+          f"{r['circuits_read']} of them read from the disk cache, not built): "
           f"{r['planned_flops'] / 1e9:,.0f} GFLOP in {r['planned_s']:.1f} s = {r['planned_flops'] / r['planned_s'] / 1e9:.0f} GFLOP/s; "
           f"matmul rate here {r['matmul_gflops']:.0f} GFLOP/s -> efficiency {100 * eff:.0f}% "
           f"(target {100 * TARGET_EFFICIENCY:.0f}%: {ok(eff >= TARGET_EFFICIENCY)})")
@@ -288,14 +294,20 @@ def main() -> None:
     parser.add_argument("--models", default="smollm2-135m,random:gpt2-small")
     parser.add_argument("--prompts", type=int, default=256, help="prompts per model (at least 20; 3 batches show growth)")
     parser.add_argument("--batch", type=int, default=config.BATCH, help="passes per projection, as the worker's --batch")
-    parser.add_argument("--cached-static", action="store_true", help="reuse the static cache (skip its cost)")
+    parser.add_argument("--cached-static", action="store_true",
+                        help="reuse the static and circuit caches (skip their one-time cost)")
     args = parser.parse_args()
     import torch
 
     torch.set_grad_enabled(False)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cpus")
-    for name in args.models.split(","):
-        report(bench_model(name, args.prompts, args.batch, args.cached_static))
+    fresh_cache = None if args.cached_static else tempfile.mkdtemp(prefix="lensgraph-bench-cache-")
+    try:
+        for name in args.models.split(","):
+            report(bench_model(name, args.prompts, args.batch, fresh_cache))
+    finally:
+        if fresh_cache:  # GBs of circuits
+            shutil.rmtree(fresh_cache, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -177,7 +177,7 @@ class LogitLens:
 
     def flops(self, n_vectors: int, factored: Sequence[Factored]) -> float:
         """The floating-point operations of that plan's matmuls (n_vectors rows given as vectors, and the
-        blocks): circuits, factored rows, direct rows."""
+        blocks): circuits built (not those read from the cache), factored rows, direct rows."""
         circuits, direct = self.plan(factored)
         d, vocab = self.W_U.shape
         return 2.0 * ((n_vectors + sum(f.rows.size for f in direct)) * d * vocab

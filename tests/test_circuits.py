@@ -93,15 +93,13 @@ def test_the_ingestor_keeps_a_models_circuits_for_the_next_process(tmp_path: Pat
     monkeypatch.setenv("LENSGRAPH_CIRCUIT_CACHE_GB", "1")
     first = Ingestor("random:llama-tiny")
     with torch.no_grad():
-        monkeypatch.setattr(lens_module, "FACTOR_MARGIN", 1e9)  # three passes pay for every circuit
-        annotate(_layouts(first, [FRANCE, IOI, JAPAN]), first.lens, first.top_k)
-        monkeypatch.undo()
+        with monkeypatch.context() as m:
+            m.setattr(lens_module, "FACTOR_MARGIN", 1e9)  # three passes pay for every circuit
+            annotate(_layouts(first, [FRANCE, IOI, JAPAN]), first.lens, first.top_k)
         n_layers = first.loaded.spec.n_layers
         files = sorted(p.name for p in (tmp_path / "circuits").glob("*/*.npy"))
         assert len(files) == 3 * n_layers and f"{n_layers - 1}-W_K.npy" in files
 
-        monkeypatch.setenv("LENSGRAPH_CACHE", str(tmp_path))
-        monkeypatch.setenv("LENSGRAPH_CIRCUIT_CACHE_GB", "1")
         second = Ingestor("random:llama-tiny")  # as a new process would, from the disk
         (b,) = _layouts(second, [FRANCE])
         circuits, direct = second.lens.plan(b.factored)

@@ -99,6 +99,14 @@ def test_bad_ingest_input_writes_nothing(args: list[str], code: int, phrases: li
     assert not path.exists()
 
 
+def test_a_bad_circuit_budget_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LENSGRAPH_CIRCUIT_CACHE_GB", "lots")
+    path = tmp_path / "s.lbug"
+    _refused(lg("ingest", "--model", MODEL, "--prompt", FRANCE, "--store", str(path)), EXIT_INPUT,
+             "LENSGRAPH_CIRCUIT_CACHE_GB='lots'")
+    assert not path.exists()
+
+
 def test_one_bad_row_in_a_file_writes_nothing(store: Path, tmp_path: Path) -> None:
     before = len(_passes(store))
     prompts = tmp_path / "p.json"

@@ -33,3 +33,13 @@ def test_readme_covers_every_command_and_the_quick_start() -> None:
     assert commands == ["make demo", "make test"], commands
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+def test_readme_names_every_environment_variable() -> None:
+    code = "".join(f.read_text() for d in ("lensgraph", "ingest", "queries", "export")
+                   for f in (ROOT / d).rglob("*.py"))
+    names = set(re.findall(r"\bLENSGRAPH_[A-Z_]+\b", code))
+    readme = (ROOT / "README.md").read_text()
+    assert names, "no LENSGRAPH_ variable found: the pattern is out of date"
+    missing = sorted(n for n in names if f"`{n}`" not in readme)
+    assert not missing, f"README.md lacks environment variables: {missing}"
