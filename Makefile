@@ -37,8 +37,9 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
-# docs/PERFORMANCE.md: ingest (SmolLM2 and random GPT-2 small), then queries on a 1,000-pass store (~30 min)
+# docs/PERFORMANCE.md: the scan, ingest (SmolLM2 and random GPT-2 small), then queries on a 1,000-pass store (~1 h)
 bench: setup
+	$(BIN)/python bench/scan.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/queries.py --store bench.lbug --passes 1000
 

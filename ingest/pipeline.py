@@ -21,11 +21,14 @@ from ingest.prompts import PromptSpec
 from ingest.static import static_graph, token_texts
 from lensgraph import config, schema
 from lensgraph.errors import InputError
-from lensgraph.records import ModelGraph
+from lensgraph.records import ModelGraph, PassGraph
 from lensgraph.store import Store
 
 
-WRITE_GROUP = 8  # passes per store transaction: the embedded store checkpoints once per transaction
+# Rows per store transaction (8 SmolLM2 passes, 13 of GPT-2 small; a larger pass goes alone): the embedded
+# store checkpoints once per transaction, ~1.4 s whatever it adds. 16 SmolLM2 passes a transaction wrote
+# 1.13-1.6x faster, but LadybugDB holds a transaction's pages until it reopens: peak RSS 4.34 GB, over 4 GB
+WRITE_ROWS = 1_000_000
 
 
 @dataclass
@@ -150,25 +153,31 @@ class Ingestor:
         return Computed(results, todo, stats)
 
     def write(self, store: Store, computed: Computed) -> list[PassResult]:
-        """Assemble the computed passes' tables and write them, WRITE_GROUP passes per transaction. A pass
+        """Assemble the computed passes' tables and write them, up to WRITE_ROWS rows per transaction. A pass
         another writer stored meanwhile reports written=False, as if it had been stored before."""
         results = computed.results
-        pairs = list(zip(computed.todo, computed.stats))
-        for start in range(0, len(pairs), WRITE_GROUP):
-            group = pairs[start:start + WRITE_GROUP]
-            graphs = []
-            for (_, b, timings), s in group:
-                t0 = time.perf_counter()
-                graphs.append(assemble(b, s, self.tables, self.promotes_k))
-                timings["build"] += time.perf_counter() - t0
+        group: list[tuple[int, Layout, dict[str, float], PassGraph]] = []
+
+        def flush() -> None:
             t0 = time.perf_counter()
-            written = store.write_passes(graphs)
+            written = store.write_passes([graph for *_, graph in group])
             write = (time.perf_counter() - t0) / len(group)
-            for ((i, b, timings), _), graph, w in zip(group, graphs, written):
+            for (i, b, timings, graph), w in zip(group, written):
                 timings["write"] = write
                 row = b.pass_row
                 results[i] = PassResult(row["uid"], row["prompt"], w, row["prediction"], row["prediction_prob"],
                                         timings, graph.n_rows)
+            group.clear()
+
+        for (i, b, timings), s in zip(computed.todo, computed.stats):
+            t0 = time.perf_counter()
+            graph = assemble(b, s, self.tables, self.promotes_k)
+            timings["build"] += time.perf_counter() - t0
+            if group and sum(g.n_rows for *_, g in group) + graph.n_rows > WRITE_ROWS:
+                flush()
+            group.append((i, b, timings, graph))
+        if group:
+            flush()
         return results  # type: ignore[return-value]  # every slot is filled
 
     def lay_out(self, p: Prepared) -> tuple[Layout, dict[str, float]]:

@@ -15,7 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 _FAST = {"reassoc", "contract", "nsz"}  # lets the sums vectorise; no change to what is summed
 _LOG2E = np.float32(1.44269504088896341)
@@ -27,12 +29,22 @@ _UNDER = np.float32(-87.0)  # exp below this is < 2**-125 of the largest term: c
 _BLOCK = 64  # logits per block: a block none of which can enter the top or bottom k is skipped
 
 
+@intrinsic
+def _float_of_bits(typingctx, bits):  # noqa: ANN001, ANN202
+    """The float32 whose bits are the int32 `bits` (LLVM's bitcast, which vectorises, unlike a view)."""
+    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
+        return builder.bitcast(args[0], ir.FloatType())
+    return types.float32(types.int32), codegen
+
+
 @njit(fastmath=_FAST, cache=True, nogil=True)
-def _exp_terms(row: np.ndarray, mx: np.float32, y: np.ndarray, scale_bits: np.ndarray) -> tuple[float, float]:
-    """sum(exp(row - mx)) and sum(exp(row - mx) * (row - mx)) (Cephes expf, vectorised)."""
-    n = row.shape[0]
-    for j in range(n):
-        x = max(row[j] - mx, _UNDER)
+def _exp_terms(row: np.ndarray, mx: np.float32) -> tuple[float, float]:
+    """sum(exp(row - mx)) and sum(exp(row - mx) * (row - mx)) (Cephes expf, vectorised: one sweep)."""
+    total = np.float32(0.0)
+    moment = np.float32(0.0)
+    for j in range(row.shape[0]):
+        d = row[j] - mx
+        x = max(d, _UNDER)
         fx = np.floor(x * _LOG2E + np.float32(0.5))
         r = x - fx * _LN2_HI - fx * _LN2_LO
         p = np.float32(1.9875691500e-4)
@@ -41,15 +53,10 @@ def _exp_terms(row: np.ndarray, mx: np.float32, y: np.ndarray, scale_bits: np.nd
         p = p * r + np.float32(4.1665795894e-2)
         p = p * r + np.float32(1.6666665459e-1)
         p = p * r + np.float32(5.0000001201e-1)
-        y[j] = (p * r * r + r + np.float32(1.0)) if row[j] - mx > _UNDER else np.float32(0.0)
-        scale_bits[j] = (np.int32(fx) + np.int32(127)) << np.int32(23)  # 2**fx as float bits
-    scale = scale_bits.view(np.float32)
-    total = np.float32(0.0)
-    moment = np.float32(0.0)
-    for j in range(n):
-        e = y[j] * scale[j]
+        two_fx = _float_of_bits((np.int32(fx) + np.int32(127)) << np.int32(23))  # 2**fx
+        e = (p * r * r + r + np.float32(1.0)) * two_fx if d > _UNDER else np.float32(0.0)
         total += e
-        moment += e * (row[j] - mx)
+        moment += e * d
     return total, moment
 
 
@@ -128,8 +135,10 @@ def _fold_row(row, start, own, tracked, mx, total, moment, tv, ti, bv, bi, above
     T = row.shape[0]
     for s in range(0, T, _BLOCK):
         stop = min(s + _BLOCK, T)
-        if ti[0] < 0 or bi[0] < 0 or _outside(row[s:stop], tv[0], -bv[0]):
+        above_top, below_bottom = _outside(row[s:stop], tv[0], -bv[0])
+        if above_top > 0 or ti[0] < 0:
             _keep(row, s, stop, start, np.float32(1.0), tv, ti)
+        if below_bottom > 0 or bi[0] < 0:
             _keep(row, s, stop, start, np.float32(-1.0), bv, bi)
     hi = tv[-1]  # the top k hold the highest logit so far
     if hi > mx[r]:  # re-base the sums on the new maximum
@@ -139,7 +148,7 @@ def _fold_row(row, start, own, tracked, mx, total, moment, tv, ti, bv, bi, above
             moment[r] = c * (moment[r] + shift * total[r])
             total[r] = c * total[r]
         mx[r] = hi
-    t, m = _exp_terms(row, mx[r], np.empty(T, np.float32), np.empty(T, np.int32))
+    t, m = _exp_terms(row, mx[r])
     total[r] += t
     moment[r] += m
     for j in range(own.shape[0]):
@@ -147,12 +156,13 @@ def _fold_row(row, start, own, tracked, mx, total, moment, tv, ti, bv, bi, above
 
 
 @njit(fastmath=_FAST, cache=True, nogil=True)
-def _outside(block: np.ndarray, hi: np.float32, lo: np.float32) -> bool:
-    """Whether a logit of the block is above hi or below lo (a count, which vectorises; a max does not)."""
-    n = 0
+def _outside(block: np.ndarray, hi: np.float32, lo: np.float32) -> tuple[int, int]:
+    """How many logits of the block are above hi, and how many below lo (counts vectorise; a max does not)."""
+    above = below = 0
     for j in range(block.shape[0]):
-        n += (block[j] > hi) | (block[j] < lo)
-    return n > 0
+        above += block[j] > hi
+        below += block[j] < lo
+    return above, below
 
 
 @njit(cache=True, nogil=True)
@@ -162,9 +172,10 @@ def _keep(row: np.ndarray, start: int, stop: int, offset: int, sign: np.float32,
     kept (vals ascending, in sign·logit; on a tie the earlier, lower id stays): sign 1 keeps the top k, -1
     the bottom k."""
     k = vals.shape[0]
+    low, full = vals[0], ids[0] >= 0  # what a logit must beat, in registers: the stores below may alias it
     for j in range(start, stop):
         x = sign * row[j]
-        if x > vals[0] or ids[0] < 0:
+        if x > low or not full:
             p = 0
             while p + 1 < k and (vals[p + 1] < x or ids[p + 1] < 0):
                 vals[p] = vals[p + 1]
@@ -172,6 +183,7 @@ def _keep(row: np.ndarray, start: int, stop: int, offset: int, sign: np.float32,
                 p += 1
             vals[p] = x
             ids[p] = offset + j
+            low, full = vals[0], ids[0] >= 0
 
 
 @njit(fastmath=_FAST, cache=True, nogil=True)

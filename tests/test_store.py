@@ -169,19 +169,62 @@ def test_unwritable_and_missing_store_paths(tmp_path: Path) -> None:
         open_store(str(tmp_path / "junk.lbug"))
 
 
-def test_a_long_run_on_one_handle_keeps_every_pass(tiny: dict[str, Ingested], tmp_path: Path) -> None:
-    """The store reopens itself every REOPEN_EVERY passes (to free LadybugDB's buffer pool): nothing is lost."""
-    from lensgraph.store.embedded import REOPEN_EVERY
+def test_a_long_run_on_one_handle_keeps_every_pass(tiny: dict[str, Ingested], tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store reopens itself every REOPEN_ROWS rows written (to free LadybugDB's buffer pool): nothing is
+    lost. Here every 3 tiny passes' rows."""
+    from lensgraph.store import embedded
 
     ing = tiny["random:gpt2-tiny"].ingestor
     store = open_store(str(tmp_path / "long.lbug"))
+    reopened = []
+    real_reopen = store._reopen
+    monkeypatch.setattr(store, "_reopen", lambda: (reopened.append(1), real_reopen()))
     try:
         store.write_model(ing.static())
-        prompts = [f"Prompt number {i} is" for i in range(REOPEN_EVERY + 3)]
-        for prompt in prompts:
-            assert ing.run(store, ing.prepare(PromptSpec(prompt))).written
+        prompts = [f"Prompt number {i} is" for i in range(11)]
+        for i, prompt in enumerate(prompts):
+            result = ing.run(store, ing.prepare(PromptSpec(prompt)))
+            assert result.written
+            if i == 0:
+                monkeypatch.setattr(embedded, "REOPEN_ROWS", 3 * result.rows)
+        assert len(reopened) == 3  # after the 3rd, 6th and 9th pass
         assert sorted(r["prompt"] for r in run(store, "passes")) == sorted(prompts)
         assert ing.run(store, ing.prepare(PromptSpec(prompts[0]))).written is False
+    finally:
+        store.close()
+
+
+def test_a_batch_is_written_in_transactions_of_at_most_write_rows(tiny: dict[str, Ingested], tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ingestor.write groups a batch's passes into transactions of up to WRITE_ROWS rows (here 2.5 passes'
+    worth: 2, 2, 1), each pass written once and reported with its own rows."""
+    from ingest import pipeline
+    from lensgraph.store.embedded import EmbeddedStore
+
+    ing = tiny["random:gpt2-tiny"].ingestor
+    prompts = [f"Prompt number {i} is" for i in range(5)]
+    prepared = [ing.prepare(PromptSpec(p)) for p in prompts]
+    computed = ing.compute(prepared, [False] * len(prepared))
+    real, groups = EmbeddedStore.write_passes, []
+
+    def recorded(self, graphs):  # noqa: ANN001, ANN202
+        groups.append([g.pass_["prompt"] for g in graphs])
+        return real(self, graphs)
+
+    monkeypatch.setattr(EmbeddedStore, "write_passes", recorded)
+    store = open_store(str(tmp_path / "groups.lbug"))
+    try:
+        store.write_model(ing.static())
+        first = ing.compute(prepared[:1], [False])
+        pass_rows = ing.write(store, first)[0].rows  # every pass of these prompts has as many rows
+        monkeypatch.setattr(pipeline, "WRITE_ROWS", int(2.5 * pass_rows))
+        groups.clear()
+        results = ing.write(store, computed)
+        assert groups == [prompts[0:2], prompts[2:4], prompts[4:]]
+        assert [r.written for r in results] == [False, True, True, True, True]  # the first was stored above
+        assert all(r.rows == pass_rows for r in results[1:])
+        assert sorted(r["prompt"] for r in run(store, "passes")) == sorted(prompts)
     finally:
         store.close()
 

@@ -17,7 +17,9 @@ from lensgraph.errors import StoreError
 from lensgraph.records import ModelGraph, PassGraph
 
 BUFFER_POOL_BYTES = int(os.environ.get("LENSGRAPH_BUFFER_POOL_MB", "1024")) * 1024**2
-REOPEN_EVERY = 8  # passes written between reopenings of the database (see EmbeddedStore._reopen)
+# The database is reopened once this many rows were written since it opened (see EmbeddedStore._reopen):
+# after every transaction of 8 SmolLM2 passes (954k rows); its 1 GiB pool fills after ~3.1 M
+REOPEN_ROWS = 500_000
 # Relationships into the model's fixed Neuron and Token nodes are stored forward only: a backward index
 # groups them by neuron or token, so every checkpoint rewrote it whole and writing a pass slowed down as
 # the store grew (bench/checkpoint.py: 2.7 s per 8 SmolLM2-sized passes, 5.8 s by pass 96; forward only a
@@ -83,7 +85,7 @@ class EmbeddedStore:
         if target.is_dir():
             raise StoreError(f"{self.path} is a directory, not a lensgraph store file")
         self._read_only = read_only
-        self._written = 0
+        self._rows_since_open = 0
         self._in_transaction = False
         self._open()
         self._check_schema(read_only)
@@ -101,7 +103,8 @@ class EmbeddedStore:
 
     def _reopen(self) -> None:
         """LadybugDB 0.22 keeps part of every write's state in the buffer pool until the database is closed
-        (a 1 GiB pool fills after ~26 SmolLM2 passes, checkpoints or not); closing and reopening frees it."""
+        (a 1 GiB pool fills after ~26 SmolLM2 passes, 3.1 M rows, checkpoints or not); closing and reopening
+        frees it."""
         self.close()
         self._open()
 
@@ -248,9 +251,10 @@ class EmbeddedStore:
                 self._write_new(todo, status)
             finally:
                 self._conn.set_max_threads_for_exec(os.cpu_count() or 1)  # queries use every core
-            before, self._written = self._written, self._written + len(todo)
-            if self._written // REOPEN_EVERY > before // REOPEN_EVERY:
+            self._rows_since_open += sum(g.n_rows for g in todo.values())
+            if self._rows_since_open >= REOPEN_ROWS:
                 self._reopen()
+                self._rows_since_open = 0
         result, pending = [], set(todo)
         for g in graphs:  # a repeat of a pass in `graphs` reports False, as a pass already stored
             result.append(g.uid in pending)
