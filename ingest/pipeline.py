@@ -169,13 +169,16 @@ class Ingestor:
                                         timings, graph.n_rows)
             group.clear()
 
+        rows = 0  # in the group
         for (i, b, timings), s in zip(computed.todo, computed.stats):
             t0 = time.perf_counter()
             graph = assemble(b, s, self.tables, self.promotes_k)
             timings["build"] += time.perf_counter() - t0
-            if group and sum(g.n_rows for *_, g in group) + graph.n_rows > WRITE_ROWS:
+            if group and rows + graph.n_rows > WRITE_ROWS:
                 flush()
+                rows = 0
             group.append((i, b, timings, graph))
+            rows += graph.n_rows
         if group:
             flush()
         return results  # type: ignore[return-value]  # every slot is filled
