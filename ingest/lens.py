@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -15,11 +15,11 @@ from torch import nn
 from ingest.circuits import CircuitCache
 from ingest.scan import Scan
 
-CHUNK_ELEMENTS = 2**23  # logits per chunk (32 MB of fp32): bounds memory and stays near the cache
+CHUNK_ELEMENTS = 2**23  # logits per chunk of signed_stats (32 MB of fp32): bounds memory, stays near the cache
 FACTOR_MARGIN = 0.7  # factor a circuit only when it needs under this share of the direct FLOPs
-# A factored row's logits are made and scanned TILE_ROWS x TILE tokens at a time (4 MB), which stays in cache
-# between its matmul and its scan: with an inner dimension of only d_head, whole rows of logits (16 MB per
-# 85 rows) ran the matmul at half the rate of these tiles (65 against 124 GFLOP/s for SmolLM2's shape)
+# A row's logits (factored or direct) are made and scanned TILE_ROWS x TILE tokens at a time (4 MB), which
+# stays in cache between its matmul and its scan: with an inner dimension of only d_head, whole rows of logits
+# (16 MB per 85 rows) ran the matmul at half the rate of these tiles (65 against 124 GFLOP/s for SmolLM2's shape)
 TILE_ROWS, TILE = 256, 4096
 
 
@@ -189,7 +189,8 @@ class LogitLens:
         """Annotate N rows: the rows of the `factored` blocks and, in order, the others, given as X
         [N - block rows, d_model]. `tracked` names a token per row (or one for all rows) whose rank and
         probability to report. A circuit's blocks are projected through it when that needs fewer FLOPs (the
-        same logits up to float rounding); the other rows directly, `chunk` rows per matmul."""
+        same logits up to float rounding); the other rows directly. Both are made and scanned a tile at a time,
+        by jobs that each run on one thread (see `_one_thread_per_job`)."""
         n = X.shape[0] + sum(f.rows.size for f in factored)
         given = np.ones(n, bool)
         for f in factored:
@@ -202,21 +203,22 @@ class LogitLens:
             if tracked else np.zeros((n, 0), np.int64)
         out = LensStats.empty(np.zeros(n), k, list(tracked))
         circuits, direct = self.plan(factored)
-        with _one_thread_per_circuit() as pool:
-            list(pool.map(lambda blocks: self._factored(blocks, k, ids, out), circuits))  # raises what they raise
         if direct:
             X = torch.cat([X, *(f.vectors() for f in direct)])
             rows = np.concatenate([rows, *(f.rows for f in direct)])
         out.norm[rows] = X.norm(dim=-1).double().numpy()
-        for start in range(0, len(rows), self.chunk):
-            r = rows[start:start + self.chunk]
-            _fill(out, r, self.logits(X[start:start + self.chunk]), k, ids[r])
+        Y = self.final_norm(X)  # [N', d_model]: the direct rows' logits are Y W_U + b_U
+        jobs = [partial(self._factored, blocks, k, ids, out) for blocks in circuits]
+        # the direct rows last, in tiles' worth of rows: small jobs that even out the threads' ends
+        jobs += [partial(self._direct, Y[s:s + TILE_ROWS], rows[s:s + TILE_ROWS], k, ids, out)
+                 for s in range(0, len(rows), TILE_ROWS)]
+        with _one_thread_per_job() as pool:
+            list(pool.map(lambda job: job(), jobs))  # raises what they raise
         return out
 
     @torch.no_grad()  # runs on a pool thread, where the caller's no_grad does not reach
     def _factored(self, blocks: list[Factored], k: int, ids: np.ndarray, out: LensStats) -> None:
-        """Annotate the rows of one circuit's blocks: logits = (s(x)·u) M[h] + const, made and scanned a tile
-        at a time (serially: the circuits run in parallel, see `_one_thread_per_circuit`)."""
+        """Annotate the rows of one circuit's blocks: logits = (s(x)·u) M[h] + const."""
         M = self._circuit_of(blocks[0])  # [H, d_head, vocab]
         H, _, d = blocks[0].A.shape
         const = self._affine(torch.zeros(1, d))[0]
@@ -229,23 +231,34 @@ class LogitLens:
         rows = np.concatenate([f.rows.reshape(H, -1) for f in blocks], 1)  # [H, R]
         U = U * torch.cat(scales, 1)[:, :, None]  # s(x)·(u M) = (s(x)·u) M: the scale costs d_head, not vocab
         bias = const if bool(const.any()) else None
-        vocab = M.shape[-1]
-        buffer = torch.empty(min(TILE_ROWS, U.shape[1]), min(TILE, vocab))  # reused: measured ~10% faster
+        buffer = torch.empty(min(TILE_ROWS, U.shape[1]), min(TILE, M.shape[-1]))  # reused: measured ~10% faster
         for h in range(H):
             for first in range(0, U.shape[1], TILE_ROWS):
-                u, r = U[h, first:first + TILE_ROWS], rows[h, first:first + TILE_ROWS]  # [n, d_head], [n]
-                tracked = ids[r]  # [n, m]
-                own = torch.einsum("nd,dnm->nm", u, M[h][:, tracked])  # the tracked tokens' logits
-                state = Scan.start(self._cap(own if bias is None else own + bias[tracked]).numpy(), tracked, k)
-                for start in range(0, vocab, TILE):
-                    stop = min(start + TILE, vocab)
-                    logits = buffer[:len(r), :stop - start]
-                    if bias is None:
-                        torch.matmul(u, M[h, :, start:stop], out=logits)
-                    else:
-                        torch.addmm(bias[start:stop], u, M[h, :, start:stop], out=logits)
-                    state.fold(self._cap(logits).numpy(), start, parallel=False)
-                _store(out, r, state)
+                r = rows[h, first:first + TILE_ROWS]
+                _store(out, r, self._tiled(U[h, first:first + TILE_ROWS], M[h], bias, ids[r], k, buffer))
+
+    @torch.no_grad()
+    def _direct(self, Y: torch.Tensor, rows: np.ndarray, k: int, ids: np.ndarray, out: LensStats) -> None:
+        """Annotate rows whose final-norm outputs are Y [n <= TILE_ROWS, d_model]: logits = Y W_U + b_U."""
+        buffer = torch.empty(Y.shape[0], min(TILE, self.W_U.shape[1]))
+        _store(out, rows, self._tiled(Y, self.W_U, self.b_U, ids[rows], k, buffer))
+
+    def _tiled(self, u: torch.Tensor, M: torch.Tensor, bias: torch.Tensor | None, tracked: np.ndarray, k: int,
+               buffer: torch.Tensor) -> Scan:
+        """The scan of logits u M + bias (u [n, d], M [d, vocab], tracked [n, m] token ids), made and scanned a
+        tile at a time in `buffer` [>= n, TILE], on this thread alone (the caller runs its own threads)."""
+        own = torch.einsum("nd,dnm->nm", u, M[:, tracked])  # the tracked tokens' logits
+        state = Scan.start(self._cap(own if bias is None else own + bias[tracked]).numpy(), tracked, k)
+        vocab = M.shape[-1]
+        for start in range(0, vocab, TILE):
+            stop = min(start + TILE, vocab)
+            logits = buffer[:u.shape[0], :stop - start]
+            if bias is None:
+                torch.matmul(u, M[:, start:stop], out=logits)
+            else:
+                torch.addmm(bias[start:stop], u, M[:, start:stop], out=logits)
+            state.fold(self._cap(logits).numpy(), start, parallel=False)
+        return state
 
     def signed_stats(self, X: torch.Tensor, k: int, negated: bool = True) -> list[LensStats]:
         """Stats of X and, when `negated`, of -X too, from the same matmul (see `offset`)."""
@@ -263,11 +276,13 @@ class LogitLens:
 
 
 @contextmanager
-def _one_thread_per_circuit() -> Iterator[ThreadPoolExecutor]:
+def _one_thread_per_job() -> Iterator[ThreadPoolExecutor]:
     """A pool with one worker per torch thread, each running single-threaded matmuls and scans on its own
-    circuit: the cores stay on their own tiles instead of meeting at a barrier after every small matmul and
-    scan (1.2x faster than the same tiles with both cores on each; 1.55x with the tiles, against whole rows,
-    for 64 SmolLM2 passes on 2 cores). torch's thread count is global, so it is restored."""
+    job (a circuit, or a tile's worth of direct rows): the cores stay on their own tiles instead of meeting
+    at a barrier after every small matmul and scan (1.2x faster than the same tiles with both cores on each;
+    1.55x with the tiles, against whole rows, for 64 SmolLM2 passes on 2 cores; the direct rows as jobs of
+    their own instead of 2-thread matmuls after the circuits: 1.05-1.2x). torch's thread count is global,
+    so it is restored."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

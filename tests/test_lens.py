@@ -19,14 +19,16 @@ def _naive(lens: LogitLens, x: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits, -1)
 
 
-def test_stats_match_naive_softmax_across_chunks() -> None:
+def test_stats_match_naive_softmax_across_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lens_module, "TILE_ROWS", 64)
+    monkeypatch.setattr(lens_module, "TILE", 128)  # the vocabulary in 3 tiles, the last one partial
     torch.manual_seed(0)
     d, vocab = 16, 300
     lens = LogitLens(torch.nn.LayerNorm(d), torch.randn(d, vocab), torch.randn(vocab))
     with torch.no_grad():
         lens.final_norm.bias.normal_()
-        n = lens.chunk
-        X = torch.randn(n + 7, d)  # more than one chunk
+        n = 2 * 64
+        X = torch.randn(n + 7, d)  # rows in 3 jobs, the last one partial
         stats = lens.stats(X, 5, {"t": 17})
         for i in (0, n - 1, n, n + 6):
             p = _naive(lens, X[i])
