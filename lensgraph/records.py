@@ -44,4 +44,5 @@ class PassGraph:
 
     @property
     def n_rows(self) -> int:
-        return 1 + self.states.num_rows + sum(t.num_rows for t in self.rels.values())
+        """Rows the pass writes: its Pass row, its states, and its relationships (one HAS_STATE per state)."""
+        return 1 + 2 * self.states.num_rows + self.flows.num_rows + self.activates.num_rows + self.promotes.num_rows
