@@ -6,13 +6,14 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property, partial
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from ingest.circuits import CircuitCache
+from ingest.cores import CORES, one_torch_thread
 from ingest.scan import Scan
 
 CHUNK_ELEMENTS = 2**23  # logits per chunk of signed_stats (32 MB of fp32): bounds memory, stays near the cache
@@ -213,7 +214,7 @@ class LogitLens:
         jobs += [partial(self._direct, Y[s:s + TILE_ROWS], rows[s:s + TILE_ROWS], k, ids, out)
                  for s in range(0, len(rows), TILE_ROWS)]
         with _one_thread_per_job() as pool:
-            list(pool.map(lambda job: job(), jobs))  # raises what they raise
+            list(pool.map(_on_a_free_core, jobs))  # raises what they raise
         return out
 
     @torch.no_grad()  # runs on a pool thread, where the caller's no_grad does not reach
@@ -277,19 +278,19 @@ class LogitLens:
 
 @contextmanager
 def _one_thread_per_job() -> Iterator[ThreadPoolExecutor]:
-    """A pool with one worker per torch thread, each running single-threaded matmuls and scans on its own
-    job (a circuit, or a tile's worth of direct rows): the cores stay on their own tiles instead of meeting
-    at a barrier after every small matmul and scan (1.2x faster than the same tiles with both cores on each;
+    """A pool with one worker per core, each running single-threaded matmuls and scans on its own job (a
+    circuit, or a tile's worth of direct rows): the cores stay on their own tiles instead of meeting at a
+    barrier after every small matmul and scan (1.2x faster than the same tiles with both cores on each;
     1.55x with the tiles, against whole rows, for 64 SmolLM2 passes on 2 cores; the direct rows as jobs of
-    their own instead of 2-thread matmuls after the circuits: 1.05-1.2x). torch's thread count is global,
-    so it is restored."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with ThreadPoolExecutor(threads) as pool:
-            yield pool
-    finally:
-        torch.set_num_threads(threads)
+    their own instead of 2-thread matmuls after the circuits: 1.05-1.2x). Jobs start only on a core that
+    no write holds (`_on_a_free_core`)."""
+    with one_torch_thread(), ThreadPoolExecutor(CORES.total) as pool:
+        yield pool
+
+
+def _on_a_free_core(job: Callable[[], None]) -> None:
+    with CORES.job():
+        job()
 
 
 def _fill(out: LensStats, rows: np.ndarray, logits: torch.Tensor, k: int, tracked: np.ndarray) -> None:

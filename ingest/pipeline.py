@@ -14,6 +14,7 @@ import lensgraph
 from ingest.adapters import LayerWeights
 from ingest.capture import Capture, capture
 from ingest.circuits import CIRCUIT_VERSION, CircuitCache
+from ingest.cores import one_torch_thread
 from ingest.graph import Layout, ModelTables, annotate, assemble, layout
 from ingest.lens import LensStats, LogitLens
 from ingest.loading import LoadedModel, load_model, weights_fingerprint
@@ -185,11 +186,12 @@ class Ingestor:
 
     def lay_out(self, p: Prepared) -> tuple[Layout, dict[str, float]]:
         """Run the pass and lay out its graph, not yet annotated; with the seconds each step took."""
-        t0 = time.perf_counter()
-        cap = capture(self.loaded, p.token_ids[: p.position + 1])
-        t1 = time.perf_counter()
-        b = layout(self.loaded.spec, self.weights, cap, self.tables, self._pass_row(p, cap),
-                   cap.logits.argmax().item() if p.target_id is None else p.target_id)
+        with one_torch_thread():  # whatever the write beside it does, so the same on every run (ingest/cores.py)
+            t0 = time.perf_counter()
+            cap = capture(self.loaded, p.token_ids[: p.position + 1])
+            t1 = time.perf_counter()
+            b = layout(self.loaded.spec, self.weights, cap, self.tables, self._pass_row(p, cap),
+                       cap.logits.argmax().item() if p.target_id is None else p.target_id)
         return b, {"forward": t1 - t0, "build": time.perf_counter() - t1}
 
     def _pass_row(self, p: Prepared, cap: Capture) -> dict:

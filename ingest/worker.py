@@ -19,6 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import lensgraph
+from ingest.cores import CORES
 from ingest.pipeline import Computed, Ingestor, PassResult, Prepared
 from ingest.prompts import PromptSpec
 from lensgraph import config
@@ -207,10 +208,12 @@ class Worker:
                 staged.error = e
 
     def _write(self, staged: Staged) -> list[PassResult]:
-        """In the writer thread: the batch's passes, written to the store."""
+        """In the writer thread: the batch's passes, written to the store on a core that the next batch's
+        compute leaves free meanwhile (ingest/cores.py)."""
         if staged.computed is None:
             return []
-        return staged.ingestor.write(self._open_store(), staged.computed)
+        with CORES.writing():
+            return staged.ingestor.write(self._open_store(), staged.computed)
 
     def _finish(self, staged: Staged, writing: Future | None) -> list[Outcome]:
         """Wait for the batch's write and record its jobs' outcomes: done once written, else retried, then

@@ -189,7 +189,9 @@ def _states(store: Path) -> list[tuple]:
 
 def test_a_batch_is_written_while_the_next_computes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Batches of 2: the write of each batch waits until the next one has started computing, which only a
-    pipelined worker gets to; the store then holds exactly what one run_batch per batch writes."""
+    pipelined worker gets to, and holds a core the compute gives up meanwhile; the store then holds exactly
+    what one run_batch per batch writes."""
+    from ingest.cores import CORES
     from ingest.pipeline import Ingestor
     from ingest.prompts import PromptSpec
 
@@ -207,7 +209,8 @@ def test_a_batch_is_written_while_the_next_computes(tmp_path: Path, monkeypatch:
         n = sum(e[0] == "write" for e in events) + 1
         with started:  # batch n's write goes on once batch n+1 computes (the last batch has no next one)
             overlapped = n == 3 or started.wait_for(lambda: computes() > n, timeout=60)
-        events.append(("write", len(computed.todo), threading.current_thread().name, overlapped))
+        events.append(("write", len(computed.todo), threading.current_thread().name, overlapped,
+                       CORES.for_compute))
         return real_write(self, store, computed)
 
     monkeypatch.setattr(Ingestor, "compute", compute)
@@ -226,6 +229,8 @@ def test_a_batch_is_written_while_the_next_computes(tmp_path: Path, monkeypatch:
         ("compute", 2, main), ("compute", 2, main), ("write", 2, "lensgraph-writer_0"), ("compute", 1, main),
         ("write", 2, "lensgraph-writer_0"), ("write", 1, "lensgraph-writer_0")]
     assert all(e[3] for e in events if e[0] == "write")  # each write overlapped the next batch's compute
+    assert [e[4] for e in events if e[0] == "write"] == [max(1, CORES.total - 1)] * 3
+    assert CORES.for_compute == CORES.total  # every core back once the writes are done
 
     monkeypatch.undo()
     sequential = tmp_path / "s.lbug"
