@@ -18,7 +18,7 @@ def _most_at_once(cores: Cores, jobs: int) -> int:
             with lock:
                 running[0] += 1
                 most[0] = max(most[0], running[0])
-            time.sleep(0.02)
+            time.sleep(0.05)  # long enough for the others to start beside it
             with lock:
                 running[0] -= 1
 
