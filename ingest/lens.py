@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property, partial
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -213,8 +212,7 @@ class LogitLens:
         # the direct rows last, in tiles' worth of rows: small jobs that even out the threads' ends
         jobs += [partial(self._direct, Y[s:s + TILE_ROWS], rows[s:s + TILE_ROWS], k, ids, out)
                  for s in range(0, len(rows), TILE_ROWS)]
-        with _one_thread_per_job() as pool:
-            list(pool.map(_on_a_free_core, jobs))  # raises what they raise
+        _one_thread_per_job(jobs)
         return out
 
     @torch.no_grad()  # runs on a pool thread, where the caller's no_grad does not reach
@@ -276,21 +274,20 @@ class LogitLens:
         return outs
 
 
-@contextmanager
-def _one_thread_per_job() -> Iterator[ThreadPoolExecutor]:
-    """A pool with one worker per core, each running single-threaded matmuls and scans on its own job (a
-    circuit, or a tile's worth of direct rows): the cores stay on their own tiles instead of meeting at a
-    barrier after every small matmul and scan (1.2x faster than the same tiles with both cores on each;
+def _one_thread_per_job(jobs: list[Callable[[], None]]) -> None:
+    """Run the jobs on a pool with one worker per core, each running single-threaded matmuls and scans on its
+    own job (a circuit, or a tile's worth of direct rows): the cores stay on their own tiles instead of meeting
+    at a barrier after every small matmul and scan (1.2x faster than the same tiles with both cores on each;
     1.55x with the tiles, against whole rows, for 64 SmolLM2 passes on 2 cores; the direct rows as jobs of
-    their own instead of 2-thread matmuls after the circuits: 1.05-1.2x). Jobs start only on a core that
-    no write holds (`_on_a_free_core`)."""
+    their own instead of 2-thread matmuls after the circuits: 1.05-1.2x). A job starts only on a core that no
+    write holds (ingest/cores.py). Raises what the jobs raise."""
+
+    def on_a_free_core(job: Callable[[], None]) -> None:
+        with CORES.job():
+            job()
+
     with one_torch_thread(), ThreadPoolExecutor(CORES.total) as pool:
-        yield pool
-
-
-def _on_a_free_core(job: Callable[[], None]) -> None:
-    with CORES.job():
-        job()
+        list(pool.map(on_a_free_core, jobs))
 
 
 def _fill(out: LensStats, rows: np.ndarray, logits: torch.Tensor, k: int, tracked: np.ndarray) -> None:
