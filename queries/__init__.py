@@ -2,14 +2,17 @@
 
 A file starts with a comment header: its first line is the summary, the following lines the docstring,
 and `@param name: type = default  description` lines declare its parameters (type: str, int, float,
-bool or list). An optional string parameter defaults to '' and means "any". Queries take parameters
+bool or list). An optional string parameter defaults to '' and means "any". `@order col, …` sorts the rows
+in Python, for a query whose own ORDER BY cannot (one that joins parts by UNION). Queries take parameters
 only; nothing is ever formatted into the text.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ from lensgraph.store import Store
 
 HERE = Path(__file__).parent
 _PARAM = re.compile(r"@param\s+(\w+)\s*:\s*(\w+)\s*(?:=\s*(\S+))?\s*(.*)")
+_ORDER = re.compile(r"@order\s+(.+)")
 _TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool, "list": list}
 _REQUIRED = object()
 
@@ -62,6 +66,7 @@ class Query:
     params: tuple[Param, ...]
     text: str  # the Cypher, header included (a comment)
     variants: tuple[tuple[str, str], ...] = ()  # (dialect, text) from `<name>.<dialect>.cypher` beside it
+    order: tuple[str, ...] = ()  # columns the rows are sorted by in Python (`@order`), never null
 
     def text_for(self, dialect: str) -> str:
         """The text a store of this dialect runs: its variant file where one exists (e.g. name.neo4j.cypher)."""
@@ -97,10 +102,12 @@ def _parse(path: Path) -> Query:
         if not line.startswith("//"):
             break
         header.append(line[2:].strip())
-    params, doc = [], []
+    params, doc, order = [], [], ()
     for line in header[1:]:
-        m = _PARAM.match(line)
-        if m:
+        m, sort = _PARAM.match(line), _ORDER.match(line)
+        if sort:
+            order = tuple(c.strip() for c in sort.group(1).split(","))
+        elif m:
             name, kind, default, desc = m.groups()
             if kind not in _TYPES:
                 raise ValueError(f"{path.name}: parameter {name} has unknown type {kind}")
@@ -110,7 +117,7 @@ def _parse(path: Path) -> Query:
     variants = tuple((v.suffixes[-2][1:], v.read_text(encoding="utf-8"))
                      for v in sorted(path.parent.glob(f"{path.stem}.*.cypher")))
     return Query(path.stem.replace("_", "-"), header[0] if header else "", "\n".join(doc).strip(),
-                 tuple(params), text, variants)
+                 tuple(params), text, variants, order)
 
 
 def catalog() -> dict[str, Query]:
@@ -126,11 +133,22 @@ def load(name: str) -> Query:
 
 
 def run(store: Store, name: str, **params: Any) -> list[dict[str, Any]]:
-    query = load(name)
-    bound = query.bind(params)
-    if bound.get("token"):  # '' means any token
-        _check_token(store, bound["token"], bound.get("model", ""))
-    return store.rows(query.text_for(getattr(store, "dialect", "")), bound)
+    return run_many(store, [(name, params)])[0]
+
+
+def run_many(store: Store, calls: Sequence[tuple[str, dict[str, Any]]]) -> list[list[dict[str, Any]]]:
+    """Independent query modules, `(name, params)` each, at once where the store can (Store.rows_many)."""
+    queries = [load(name) for name, _ in calls]
+    bound = [q.bind(params) for q, (_, params) in zip(queries, calls)]
+    for b in bound:
+        if b.get("token"):  # '' means any token
+            _check_token(store, b["token"], b.get("model", ""))
+    dialect = getattr(store, "dialect", "")
+    found = store.rows_many([(q.text_for(dialect), b) for q, b in zip(queries, bound)])
+    for q, rows in zip(queries, found):
+        if q.order:
+            rows.sort(key=itemgetter(*q.order))
+    return found
 
 
 def _check_token(store: Store, text: str, model: str) -> None:

@@ -11,7 +11,7 @@ from lensgraph import schema
 from lensgraph.errors import InputError
 from lensgraph.store import Store
 from lensgraph.subgraph import Subgraph
-from queries import Param, run
+from queries import Param, run, run_many
 
 
 def _pass_info(store: Store, pass_uid: str) -> dict[str, Any]:
@@ -25,10 +25,10 @@ def _pass_info(store: Store, pass_uid: str) -> dict[str, Any]:
 def pass_layers(store: Store, pass_uid: str, first: int = 0, last: int = 1_000_000) -> Subgraph:
     """Every state of a pass in layers first..last and the FLOWS_TO edges among them."""
     info = _pass_info(store, pass_uid)
-    nodes = run(store, "pass-layers", **{"pass": pass_uid, "first": first, "last": last})
+    where = {"pass": pass_uid, "first": first, "last": last}
+    nodes, edges = run_many(store, [("pass-layers", where), ("flows-among", where)])
     if not nodes:
         raise InputError(f"pass {pass_uid} has no states in layers {first}..{last}")
-    edges = run(store, "flows-among", **{"pass": pass_uid, "first": first, "last": last})
     return Subgraph(nodes, edges, {"pass": pass_uid, **info, "layers": [first, last]})
 
 
@@ -38,11 +38,10 @@ def visit_graph(store: Store, pass_uid: str, first: int = 0, last: int = 1_000_0
     the k_attn strongest W_O neurons and k_mlp strongest MLP neurons (by |coef|) with ACTIVATES edges."""
     info = _pass_info(store, pass_uid)
     where = {"pass": pass_uid, "first": first, "last": last}
-    nodes = run(store, "visit-states", k=k, **where)
+    nodes, edges, neurons = run_many(store, [("visit-states", {"k": k, **where}), ("visit-edges", {"k": k, **where}),
+                                             ("visit-neurons", {"k_attn": k_attn, "k_mlp": k_mlp, **where})])
     if not nodes:
         raise InputError(f"pass {pass_uid} has no states in layers {first}..{last}")
-    edges = run(store, "visit-edges", k=k, **where)
-    neurons = run(store, "visit-neurons", k_attn=k_attn, k_mlp=k_mlp, **where)
     edges += [{"source": n["source"], "target": n["uid"], "kind": "activates", "score": abs(n["coef"]),
                "coef": n["coef"], "rank": n["rank"]} for n in neurons]
     nodes += [{key: v for key, v in n.items() if key != "source"} for n in neurons]

@@ -22,7 +22,7 @@ from lensgraph import schema
 from lensgraph.cli import main
 from lensgraph.errors import InputError
 from lensgraph.store import Store, open_store
-from queries import adhoc, run
+from queries import adhoc, load, run
 from queries.subgraphs import flow_routes, visit_graph
 
 MODEL = "toy"
@@ -287,6 +287,9 @@ def test_visit_graph_keeps_top_k_memories_and_neurons(toy: Store) -> None:
     assert activates[("L0/ln2", "toy/L0/mlp/n1")] == -3.0 and len(activates) == 6
     uids = {n["uid"] for n in g.nodes}
     assert all(e["source"] in uids and e["target"] in uids for e in g.edges)
+    rows = run(toy, "visit-states", k=1, **{"pass": "toy@p1"})  # two UNION parts, sorted by `@order` in Python
+    assert load("visit-states").order == ("uid",) and [r["uid"] for r in rows] == sorted(n["uid"] for n in rows)
+    assert rows == [n for n in g.nodes if n["kind"] not in schema.NEURON_KINDS]
     late = visit_graph(toy, "toy@p1", first=1, last=1, k=1)
     assert len([n for n in late.nodes if n["kind"] not in schema.NEURON_KINDS]) == 20 - 4 + 1  # + final
     assert len(visit_graph(toy, "toy@p1", k=2).nodes) == len(_suffixes()) + 2 * (2 + 3)  # all states and neurons

@@ -345,3 +345,23 @@ def test_a_query_too_big_for_the_buffer_pool_says_what_to_do(tmp_path: Path, mon
         assert store.rows("MATCH (m:Meta) RETURN m.value AS v") == [{"v": str(schema.SCHEMA_VERSION)}]
     finally:
         store.close()
+
+
+def test_reads_at_once_are_the_reads_one_by_one(tmp_path: Path) -> None:
+    """rows_many runs independent reads on connections of their own: the same rows as rows, values converted
+    alike (sum() comes back from LadybugDB as a Decimal), and a failing query among them reported as rows does."""
+    store = open_store(str(tmp_path / "s.lbug"))
+    try:
+        queries = [("UNWIND range(1, 3000) AS x RETURN x, x * 0.5 AS half, [x, -x] AS pair, cast(x AS STRING) AS s", {}),
+                   ("UNWIND range(1, 100) AS x RETURN sum(x) AS total", {}),
+                   ("MATCH (m:Meta) WHERE m.key = $k RETURN m.value AS v", {"k": "schema_version"})]
+        together = store.rows_many(queries)
+        assert together == [store.rows(cypher, params) for cypher, params in queries]
+        assert len(together[0]) == 3000 and together[0][-1] == {"x": 3000, "half": 1500.0, "pair": [3000, -3000],
+                                                                 "s": "3000"}
+        assert together[1] == [{"total": 5050}] and type(together[1][0]["total"]) is int
+        with pytest.raises(StoreError, match="query failed.*Nope"):
+            store.rows_many([queries[0], ("MATCH (n:Nope) RETURN n", {})])
+        assert store.rows_many(queries[2:]) == [[{"v": str(schema.SCHEMA_VERSION)}]]
+    finally:
+        store.close()

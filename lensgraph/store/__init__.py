@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from lensgraph.records import ModelGraph, PassGraph
@@ -26,6 +27,10 @@ class Store(Protocol):
         ...
 
     def rows(self, cypher: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
+
+    def rows_many(self, queries: Sequence[tuple[str, dict[str, Any]]]) -> list[list[dict[str, Any]]]:
+        """rows of each (cypher, params), for independent reads: a backend may run them at once."""
+        ...
 
     def close(self) -> None: ...
 

@@ -12,7 +12,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -331,6 +331,9 @@ class Neo4jStore:
         with self._errors("query"):
             found = self._run(cypher, params, write=False, retryable=retryable_read)
         return [{k: plain(v) for k, v in row.items()} for row in found]
+
+    def rows_many(self, queries: Sequence[tuple[str, dict[str, Any]]]) -> list[list[dict[str, Any]]]:
+        return [self.rows(cypher, params) for cypher, params in queries]  # one after another: untried on a server
 
     def has_model(self, name: str) -> bool:
         return bool(self.rows(HAS_MODEL, {"n": name}))
