@@ -3,7 +3,7 @@
 // among the k largest into their query (keys) or head (values); ties go to the earlier source position. That is
 // the edge's FLOWS_TO rank ≤ k + 1: rank 1 into a query or head is its `read` or `query` edge (docs/SCHEMA.md).
 // The final node is included when the range reaches the last layer. Two patterns joined by UNION ALL, the states
-// other than keys and values and the kept keys and values, read 1.1-1.4x faster than one OPTIONAL MATCH of
+// other than keys and values and the kept keys and values, read 1.1-1.5x faster than one OPTIONAL MATCH of
 // every state's edge. A trailing ORDER BY would sort only the last part (LadybugDB runs the parts in
 // parallel, in either order): the rows are sorted by uid in Python instead (`@order`).
 // @order uid
